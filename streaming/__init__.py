@@ -1,0 +1,1 @@
+"""Pure streaming core: audio in, events out. No I/O, no event loop."""

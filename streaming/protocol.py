@@ -1,0 +1,256 @@
+"""The Deepgram-compatible live protocol: query parameters, control messages,
+close codes and the server's messages, as plain data."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from enum import IntEnum
+from typing import Any
+
+from streaming.codecs import Encoding
+from streaming.resample import MAX_RATE, MIN_RATE
+from streaming.transcript import Word
+
+MAX_CHANNELS = 8
+MIN_UTTERANCE_END_MS = 1000
+MAX_UTTERANCE_END_MS = 5000
+MIN_ENDPOINTING_MS = 10
+MAX_ENDPOINTING_MS = 10_000
+_LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+_TRUE = {"true", "1", "yes"}
+_FALSE = {"false", "0", "no"}
+
+
+class CloseCode(IntEnum):
+    NORMAL = 1000
+    GOING_AWAY = 1001
+    INVALID_DATA = 1007
+    POLICY_VIOLATION = 1008
+    MESSAGE_TOO_BIG = 1009
+    INTERNAL_ERROR = 1011
+    SERVICE_RESTART = 1012
+    TRY_AGAIN_LATER = 1013
+
+
+class ProtocolError(Exception):
+    """A client mistake, carried to the socket as a close code and a reason."""
+
+    def __init__(self, code: CloseCode, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+def _bad(name: str, expected: str, value: str) -> ProtocolError:
+    return ProtocolError(CloseCode.POLICY_VIOLATION, f"{name} must be {expected}, got {value!r}"[:120])
+
+
+@dataclass(frozen=True, slots=True)
+class ListenParams:
+    encoding: Encoding = Encoding.LINEAR16
+    sample_rate: int = 16_000
+    channels: int = 1
+    multichannel: bool = False
+    interim_results: bool = False
+    endpointing_ms: int | None = None
+    """None: the server's default; use `endpointing_disabled` for `endpointing=false`."""
+    endpointing_disabled: bool = False
+    utterance_end_ms: int | None = None
+    vad_events: bool = False
+    language: str | None = None
+    model: str | None = None
+    keyterms: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def output_channels(self) -> int:
+        return self.channels if self.multichannel else 1
+
+
+def _bool(name: str, value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise _bad(name, "true or false", value)
+
+
+def _int(name: str, value: str, low: int, high: int) -> int:
+    try:
+        number = int(value.strip())
+    except ValueError:
+        raise _bad(name, f"an integer between {low} and {high}", value) from None
+    if not low <= number <= high:
+        raise _bad(name, f"an integer between {low} and {high}", value)
+    return number
+
+
+def parse_listen_params(query: Iterable[tuple[str, str]]) -> ListenParams:
+    """Validate the query string of /v1/listen. Unknown parameters are ignored."""
+    values: dict[str, str] = {}
+    keyterms: list[str] = []
+    for key, value in query:
+        if key in ("keyterm", "keywords"):
+            # Deepgram's keywords carry an optional ":boost"; Whisper has no boosts.
+            term = value.rsplit(":", 1)[0] if key == "keywords" and ":" in value else value
+            if term.strip():
+                keyterms.append(term.strip()[:100])
+        else:
+            values[key] = value
+    kwargs: dict[str, Any] = {}
+    if "encoding" in values:
+        try:
+            kwargs["encoding"] = Encoding(values["encoding"].strip().lower())
+        except ValueError:
+            raise _bad("encoding", "one of linear16, mulaw, alaw", values["encoding"]) from None
+    if "sample_rate" in values:
+        kwargs["sample_rate"] = _int("sample_rate", values["sample_rate"], MIN_RATE, MAX_RATE)
+    if "channels" in values:
+        kwargs["channels"] = _int("channels", values["channels"], 1, MAX_CHANNELS)
+    for name in ("multichannel", "interim_results", "vad_events"):
+        if name in values:
+            kwargs[name] = _bool(name, values[name])
+    if "endpointing" in values:
+        raw = values["endpointing"].strip().lower()
+        if raw in _FALSE:
+            kwargs["endpointing_disabled"] = True
+        elif raw not in _TRUE:
+            kwargs["endpointing_ms"] = _int("endpointing", raw, MIN_ENDPOINTING_MS, MAX_ENDPOINTING_MS)
+    if "utterance_end_ms" in values:
+        kwargs["utterance_end_ms"] = _int(
+            "utterance_end_ms", values["utterance_end_ms"], MIN_UTTERANCE_END_MS, MAX_UTTERANCE_END_MS
+        )
+    if "language" in values:
+        language = values["language"].strip()
+        if not _LANGUAGE.match(language):
+            raise _bad("language", "a language code such as en or en-US", language)
+        kwargs["language"] = language.split("-")[0].lower()
+    if "model" in values and values["model"].strip():
+        kwargs["model"] = values["model"].strip()[:100]
+    kwargs["keyterms"] = tuple(keyterms[:50])
+    return ListenParams(**kwargs)
+
+
+# -- client control messages -------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class KeepAlive:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Finalize:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class CloseStream:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class UnknownControl:
+    type: str
+
+
+ControlMessage = KeepAlive | Finalize | CloseStream | UnknownControl
+_CONTROL: dict[str, ControlMessage] = {
+    "KeepAlive": KeepAlive(),
+    "Finalize": Finalize(),
+    "CloseStream": CloseStream(),
+}
+
+
+def parse_control(text: str) -> ControlMessage:
+    """Parse a text frame. Not JSON, or not an object with a string `type`: 1007."""
+    try:
+        message = json.loads(text)
+    except ValueError:
+        raise ProtocolError(
+            CloseCode.INVALID_DATA,
+            'text frames must be JSON control messages such as {"type": "KeepAlive"}',
+        ) from None
+    if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+        raise ProtocolError(CloseCode.INVALID_DATA, "control message must be a JSON object with a string 'type'")
+    kind: str = message["type"]
+    return _CONTROL.get(kind, UnknownControl(kind[:40]))
+
+
+# -- server messages -----------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ModelInfo:
+    name: str
+    version: str
+    arch: str
+    uuid: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"name": self.name, "version": self.version, "arch": self.arch}
+
+
+def _round(value: float) -> float:
+    return round(value, 3)
+
+
+def results_message(
+    *,
+    request_id: str,
+    model: ModelInfo,
+    channel: int,
+    channels: int,
+    start: float,
+    duration: float,
+    words: Iterable[Word],
+    is_final: bool,
+    speech_final: bool,
+    from_finalize: bool,
+) -> dict[str, Any]:
+    word_list = list(words)
+    transcript = " ".join(w.text for w in word_list)
+    confidence = sum(w.confidence for w in word_list) / len(word_list) if word_list else 0.0
+    return {
+        "type": "Results",
+        "channel_index": [channel, channels],
+        "duration": _round(duration),
+        "start": _round(start),
+        "is_final": is_final,
+        "speech_final": speech_final,
+        "from_finalize": from_finalize,
+        "channel": {
+            "alternatives": [
+                {
+                    "transcript": transcript,
+                    "confidence": _round(confidence),
+                    "words": [
+                        {
+                            "word": w.normalized,
+                            "start": _round(w.start),
+                            "end": _round(w.end),
+                            "confidence": _round(w.confidence),
+                            "punctuated_word": w.text,
+                        }
+                        for w in word_list
+                    ],
+                }
+            ]
+        },
+        "metadata": {"request_id": request_id, "model_info": model.as_dict(), "model_uuid": model.uuid},
+    }
+
+
+def speech_started_message(channel: int, channels: int, timestamp: float) -> dict[str, Any]:
+    return {"type": "SpeechStarted", "channel": [channel, channels], "timestamp": _round(timestamp)}
+
+
+def utterance_end_message(channel: int, channels: int, last_word_end: float) -> dict[str, Any]:
+    return {"type": "UtteranceEnd", "channel": [channel, channels], "last_word_end": _round(last_word_end)}
+
+
+def error_message(description: str, code: str = "BAD_REQUEST") -> dict[str, Any]:
+    return {"type": "Error", "description": description, "message": description, "variant": code}

@@ -1,0 +1,81 @@
+"""Transcription jobs and their results: what travels between gateway and worker."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from streaming.codecs import Int16Array
+from streaming.stabilizer import normalize_word
+
+
+@dataclass(frozen=True, slots=True)
+class Word:
+    text: str
+    """As the model wrote it, with case and punctuation."""
+    start: float
+    end: float
+    confidence: float
+
+    @property
+    def normalized(self) -> str:
+        return normalize_word(self.text)
+
+
+class JobKind(StrEnum):
+    INTERIM = "interim"
+    FINAL = "final"
+
+
+@dataclass(frozen=True, slots=True)
+class TranscribeOptions:
+    language: str | None = None
+    prompt: str | None = None
+    hotwords: tuple[str, ...] = ()
+    model: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """One Whisper call: the whole segment so far, with its place on the stream clock."""
+
+    session_id: str
+    channel: int
+    seq: int
+    kind: JobKind
+    revision: int
+    """Increases with every job of the session; a newer interim supersedes an older one."""
+    start: float
+    audio: Int16Array = field(repr=False)
+    options: TranscribeOptions = TranscribeOptions()
+    reply_to: str = ""
+
+    @property
+    def stream_key(self) -> tuple[str, int]:
+        return (self.session_id, self.channel)
+
+    @property
+    def result_key(self) -> tuple[str, int, int, JobKind]:
+        return (self.session_id, self.channel, self.seq, self.kind)
+
+    @property
+    def duration(self) -> float:
+        return len(self.audio) / 16_000
+
+
+@dataclass(frozen=True, slots=True)
+class JobResult:
+    session_id: str
+    channel: int
+    seq: int
+    kind: JobKind
+    revision: int
+    words: tuple[Word, ...] = ()
+    language: str | None = None
+    error: str | None = None
+    queue_seconds: float = 0.0
+    transcribe_seconds: float = 0.0
+
+    @property
+    def text(self) -> str:
+        return " ".join(word.text for word in self.words)
