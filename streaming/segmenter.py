@@ -9,6 +9,7 @@ never reaches back before the end of the previous segment.
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -109,7 +110,9 @@ class Segmenter:
         self._endpoint_frames = (
             None if self.config.endpointing_ms is None else max(1, round(self.config.endpointing_ms / frame_ms))
         )
-        self._max_frames = round(self.config.max_segment_s * 1000 / frame_ms)
+        # Whole frames that fit in the maximum length: rounding up would let a
+        # segment run past max_segment_s (the epsilon absorbs float noise).
+        self._max_frames = math.floor(self.config.max_segment_s * 1000 / frame_ms + 1e-9)
         self._cut_search_frames = round(self.config.cut_search_s * 1000 / frame_ms)
         self._history: deque[_Frame] = deque(maxlen=self._preroll_frames + self._window_frames)
         self._remainder = np.zeros(0, dtype=np.int16)
@@ -233,7 +236,9 @@ class Segmenter:
         """Cut at the quietest frame of the recent past; the rest opens the next segment."""
         assert self._open is not None
         frames = self._open
-        earliest = max(len(frames) - self._cut_search_frames, len(frames) // 2)
+        # The search always holds at least the newest frame (cut_search_s may
+        # round to zero frames).
+        earliest = min(max(len(frames) - self._cut_search_frames, len(frames) // 2), len(frames) - 1)
         quietest = min(range(earliest, len(frames)), key=lambda i: (frames[i].voiced, frames[i].energy))
         remainder = frames[quietest + 1 :]
         self._close(CloseReason.MAX_LENGTH, events, upto=quietest + 1)

@@ -375,7 +375,10 @@ class ListenSession:
         if interim.in_flight_revision == result.revision:
             interim.in_flight_revision = None
         actions: list[Action] = []
-        if result.revision > interim.shown_revision and result.error is None and self.state is State.ACTIVE:
+        # An empty first interim says nothing; an empty later one clears what was shown.
+        nothing_to_say = not result.words and interim.shown_revision < 0
+        fresh = result.revision > interim.shown_revision and result.error is None and not nothing_to_say
+        if fresh and self.state is State.ACTIVE:
             interim.shown_revision = result.revision
             stable = interim.stabilizer.update([w.text for w in result.words])
             words = [

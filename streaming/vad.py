@@ -37,4 +37,9 @@ class WebRtcVoiceDetector:
         return self._frame_samples
 
     def is_speech(self, frame: Int16Array) -> bool:
-        return bool(self._vad.is_speech(frame.astype("<i2").tobytes(), TARGET_RATE))
+        verdict = bool(self._vad.is_speech(frame.astype("<i2").tobytes(), TARGET_RATE))
+        # webrtcvad's hangover calls the first frames after speech "speech"
+        # even when they are digital silence (muted mics, padded streams);
+        # all-zero audio is never speech. The VAD still sees the frame so its
+        # internal state moves on as usual.
+        return verdict and bool(frame.any())

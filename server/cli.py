@@ -1,0 +1,152 @@
+"""`streamscribe serve|models|stream`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from server.config import Settings
+from server.models import ModelError, list_models, resolve_model
+
+# Flags of `serve` that map one-to-one onto Settings fields (and so onto STREAMSCRIBE_* variables).
+SERVE_FLAGS: list[tuple[str, type, str]] = [
+    ("host", str, "interface to listen on"),
+    ("port", int, "TCP port"),
+    ("model", str, "tiny.en, base, or a CTranslate2 Whisper directory"),
+    ("compute-type", str, "CTranslate2 compute type: int8, int8_float32, float32, ..."),
+    ("workers", int, "concurrent Whisper calls"),
+    ("cpu-threads", int, "threads per Whisper call (0: CPU count / workers)"),
+    ("archive-dir", Path, "directory for recordings and transcripts"),
+    ("endpointing-ms", int, "default silence that ends an utterance, in ms"),
+    ("max-sessions", int, "concurrent live sessions before refusing with 1013"),
+    ("api-keys", str, "comma-separated API keys; none: no authentication"),
+    ("log-level", str, "debug, info, warning or error"),
+]
+
+
+def _add_serve_flags(parser: argparse.ArgumentParser) -> None:
+    for flag, kind, help_text in SERVE_FLAGS:
+        env = "STREAMSCRIBE_" + flag.upper().replace("-", "_")
+        parser.add_argument(f"--{flag}", type=kind, default=None, help=f"{help_text} [{env}]")
+    parser.add_argument(
+        "--no-archive", action="store_true", default=None, help="do not archive sessions [STREAMSCRIBE_ARCHIVE=false]"
+    )
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    overrides: dict[str, Any] = {}
+    for flag, _kind, _help in SERVE_FLAGS:
+        field = flag.replace("-", "_")
+        value = getattr(args, field, None)
+        if value is not None:
+            overrides[field] = value
+    if getattr(args, "no_archive", None):
+        overrides["archive"] = False
+    return Settings(**overrides)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from server.app import create_app
+
+    settings = settings_from_args(args)
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # faster-whisper logs every call at INFO; our metrics say the same in aggregate.
+    logging.getLogger("faster_whisper").setLevel(max(logging.WARNING, logging.getLogger().level))
+    try:
+        model = resolve_model(settings.model, settings.model_cache_dir)
+    except ModelError as error:
+        print(f"streamscribe: {error}", file=sys.stderr)
+        return 2
+    print(f"streamscribe: model {model.name} from {model.path}", file=sys.stderr)
+    app = create_app(settings)
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        ws_max_size=max(16 << 20, 2 * settings.max_frame_bytes),
+        ws_ping_interval=20,
+        timeout_graceful_shutdown=int(settings.drain_timeout_s),
+    )
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    settings = Settings()
+    for listing in list_models(settings.model_cache_dir):
+        mark = "*" if listing.available else " "
+        print(f"{mark} {listing.name:10} {listing.description} [{listing.detail}]")
+    print("  PATH       any directory with a CTranslate2 Whisper model (model.bin, config.json, tokenizer)")
+    if args.check:
+        try:
+            model = resolve_model(args.check, settings.model_cache_dir)
+        except ModelError as error:
+            print(f"streamscribe: {error}", file=sys.stderr)
+            return 2
+        kind = "multilingual" if model.multilingual else "English-only"
+        print(f"{args.check}: ok, {kind}, at {model.path}")
+    return 0
+
+
+def cmd_stream(args: argparse.Namespace) -> int:
+    from server.client import StreamOptions, stream_file
+    from server.media import MediaError
+
+    extra = tuple(tuple(item.split("=", 1)) for item in args.param or [])
+    options = StreamOptions(
+        url=args.url,
+        realtime=args.realtime,
+        interim=not args.no_interim,
+        language=args.language,
+        api_key=args.api_key,
+        extra=extra,
+    )
+    try:
+        asyncio.run(stream_file(Path(args.file), options))
+    except MediaError as error:
+        print(f"streamscribe: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:
+        print(f"streamscribe: cannot reach {args.url}: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="streamscribe", description="Streaming speech-to-text server")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the server in embedded mode (in-process workers)")
+    _add_serve_flags(serve)
+    serve.set_defaults(handler=cmd_serve)
+
+    models = commands.add_parser("models", help="list the models that can be loaded")
+    models.add_argument("--check", metavar="MODEL", help="resolve and check one model (name or path)")
+    models.set_defaults(handler=cmd_models)
+
+    stream = commands.add_parser("stream", help="stream an audio file to a running server and print transcripts")
+    stream.add_argument("file", help="any audio file FFmpeg reads")
+    stream.add_argument("--url", default="ws://127.0.0.1:8000", help="server base URL")
+    stream.add_argument("--realtime", action="store_true", help="send at real-time pace, like a microphone")
+    stream.add_argument("--no-interim", action="store_true", help="finals only")
+    stream.add_argument("--language", help="language code, for multilingual models")
+    stream.add_argument("--api-key", help="sent as Authorization: Token KEY")
+    stream.add_argument("--param", action="append", metavar="KEY=VALUE", help="extra query parameter")
+    stream.set_defaults(handler=cmd_stream)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    code: int = args.handler(args)
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

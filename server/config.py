@@ -1,0 +1,79 @@
+"""Settings: built once (environment `STREAMSCRIBE_*`, then CLI flags) and passed down."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from streaming.session import SessionConfig
+
+
+def _default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "streamscribe"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="STREAMSCRIBE_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    model: str = "tiny.en"
+    """A packaged model name (see `streamscribe models`) or a CTranslate2 Whisper directory."""
+    model_cache_dir: Path = Field(default_factory=_default_cache_dir)
+    compute_type: str = "int8"
+    workers: int = Field(1, ge=1, le=64)
+    """Whisper calls that run at the same time in this process."""
+    cpu_threads: int = Field(0, ge=0)
+    """Threads per Whisper call; 0: the CPU count divided by `workers`."""
+    final_beam_size: int = Field(5, ge=1, le=10)
+    interim_beam_size: int = Field(1, ge=1, le=10)
+
+    archive: bool = True
+    archive_dir: Path = Path("archive")
+
+    api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    """Comma-separated keys; empty: no authentication."""
+
+    endpointing_ms: int = Field(500, ge=10, le=10_000)
+    vad_mode: int = Field(3, ge=0, le=3)
+    interim_step_s: float = Field(0.5, gt=0)
+    preroll_ms: int = Field(250, ge=0, le=1000)
+    min_speech_ms: int = Field(200, ge=0)
+    max_segment_s: float = Field(15.0, ge=1.0, le=29.0)
+    idle_timeout_s: float = Field(10.0, gt=0)
+    max_frame_bytes: int = Field(1 << 20, ge=1024)
+    max_session_s: float = Field(4 * 3600.0, gt=0)
+    max_sessions: int = Field(64, ge=1)
+    drain_timeout_s: float = Field(60.0, gt=0)
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [key.strip() for key in value.split(",") if key.strip()]
+        return value
+
+    def session_config(self) -> SessionConfig:
+        return SessionConfig(
+            default_endpointing_ms=self.endpointing_ms,
+            interim_step_s=self.interim_step_s,
+            idle_timeout_s=self.idle_timeout_s,
+            max_frame_bytes=self.max_frame_bytes,
+            max_session_s=self.max_session_s,
+            drain_timeout_s=self.drain_timeout_s,
+            preroll_ms=self.preroll_ms,
+            min_speech_ms=self.min_speech_ms,
+            max_segment_s=self.max_segment_s,
+        )
+
+    def threads_per_worker(self) -> int:
+        if self.cpu_threads:
+            return self.cpu_threads
+        return max(1, (os.cpu_count() or 1) // self.workers)

@@ -1,0 +1,230 @@
+"""WS /v1/listen: the thin loop that feeds a ListenSession and carries out its actions."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import json
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from starlette.responses import JSONResponse
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+
+from server.archive import ArchiveOutcome, Recording
+from server.gateway import Gateway
+from streaming.protocol import CloseCode, ListenParams, ProtocolError, parse_listen_params
+from streaming.session import (
+    Action,
+    CloseSocket,
+    ListenSession,
+    RecordAudio,
+    SendMessage,
+    SubmitJob,
+)
+from streaming.transcript import JobKind, JobResult
+from streaming.vad import WebRtcVoiceDetector
+
+log = logging.getLogger("streamscribe.listen")
+TICK_S = 0.25
+MAX_REASON_BYTES = 123
+
+
+@dataclass(frozen=True, slots=True)
+class _Bytes:
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class _Text:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Disconnect:
+    pass
+
+
+def close_reason(reason: str) -> str:
+    """WebSocket close reasons are limited to 123 bytes of UTF-8."""
+    encoded = reason.encode()
+    if len(encoded) <= MAX_REASON_BYTES:
+        return reason
+    return encoded[: MAX_REASON_BYTES - 3].decode(errors="ignore") + "..."
+
+
+def authorized(websocket: WebSocket, api_keys: list[str]) -> tuple[bool, str | None]:
+    """Check `Authorization: Token|Bearer KEY` or the `token, KEY` subprotocol pair.
+
+    Returns (allowed, subprotocol to echo)."""
+    protocols = [p.strip() for p in websocket.headers.get("sec-websocket-protocol", "").split(",") if p.strip()]
+    subprotocol = "token" if len(protocols) >= 2 and protocols[0].lower() == "token" else None
+    if not api_keys:
+        return True, subprotocol
+    offered: list[str] = []
+    scheme, _, value = websocket.headers.get("authorization", "").partition(" ")
+    if scheme.lower() in ("token", "bearer") and value.strip():
+        offered.append(value.strip())
+    if subprotocol:
+        offered.append(protocols[1])
+    allowed = any(hmac.compare_digest(key.encode(), offer.encode()) for key in api_keys for offer in offered)
+    return allowed, subprotocol
+
+
+async def listen_endpoint(websocket: WebSocket) -> None:
+    gateway: Gateway = websocket.app.state.gateway
+    allowed, subprotocol = authorized(websocket, gateway.settings.api_keys)
+    if not allowed:
+        gateway.metrics.sessions_refused.labels("unauthorized").inc()
+        await websocket.send_denial_response(
+            JSONResponse(
+                {"err_code": "INVALID_AUTH", "err_msg": "Invalid credentials: send Authorization: Token KEY"},
+                status_code=401,
+            )
+        )
+        return
+    try:
+        params = parse_listen_params(websocket.query_params.multi_items())
+        refusal: ProtocolError | None = None
+    except ProtocolError as error:
+        refusal = error
+    if refusal is None and not gateway.accepting:
+        refusal = ProtocolError(CloseCode.SERVICE_RESTART, "server is shutting down; reconnect to another instance")
+    if refusal is None and gateway.active_sessions >= gateway.settings.max_sessions:
+        refusal = ProtocolError(
+            CloseCode.TRY_AGAIN_LATER,
+            f"server at capacity: {gateway.settings.max_sessions} concurrent sessions (max_sessions)",
+        )
+    await websocket.accept(subprotocol=subprotocol)
+    if refusal is not None:
+        gateway.metrics.sessions_refused.labels(str(refusal.code)).inc()
+        await websocket.close(refusal.code, close_reason(refusal.reason))
+        return
+    await LiveConnection(gateway, websocket, params).run()
+
+
+class LiveConnection:
+    """Shell of one session: socket reader, result inbox and the clock feed the core."""
+
+    def __init__(self, gateway: Gateway, websocket: WebSocket, params: ListenParams) -> None:
+        self.gateway = gateway
+        self.websocket = websocket
+        settings = gateway.settings
+        self.started = datetime.now(UTC)
+        session_id = str(uuid.uuid4())
+        self.session = ListenSession(
+            session_id=session_id,
+            params=params,
+            model=gateway.model_info,
+            detector_factory=lambda: WebRtcVoiceDetector(settings.vad_mode),
+            config=settings.session_config(),
+            reply_to=gateway.gateway_id,
+            created=self.started.isoformat(),
+            now=time.monotonic(),
+        )
+        self.connected = True
+        self._recording: Recording | None = None
+        self._final_submitted: dict[tuple[int, int], float] = {}
+
+    async def run(self) -> None:
+        gateway, session = self.gateway, self.session
+        inbox = gateway.register(session.session_id)
+        gateway.metrics.sessions_total.inc()
+        reader = asyncio.create_task(self._read(inbox), name=f"reader-{session.session_id}")
+        try:
+            self._recording = await gateway.archive.open(
+                session.session_id, self.started, session.params.output_channels
+            )
+            while not session.closed:
+                try:
+                    event = await asyncio.wait_for(inbox.get(), timeout=TICK_S)
+                except TimeoutError:
+                    event = None
+                await self._dispatch(self._feed(event))
+        except Exception:
+            log.exception("session %s failed", session.session_id)
+            gateway.metrics.errors.labels("session").inc()
+            if self.connected:
+                with contextlib.suppress(Exception):
+                    await self.websocket.close(CloseCode.INTERNAL_ERROR, "internal server error")
+        finally:
+            reader.cancel()
+            gateway.unregister(session.session_id)
+            gateway.metrics.audio_seconds.inc(session.audio_seconds)
+
+    def _feed(self, event: object) -> list[Action]:
+        now = time.monotonic()
+        session = self.session
+        if isinstance(event, _Bytes):
+            return session.receive_bytes(event.data, now)
+        if isinstance(event, _Text):
+            return session.receive_text(event.text, now)
+        if isinstance(event, JobResult):
+            if event.kind is JobKind.FINAL:
+                submitted = self._final_submitted.pop((event.channel, event.seq), None)
+                if submitted is not None:
+                    self.gateway.metrics.end_of_turn.observe(now - submitted)
+            return session.receive_result(event, now)
+        if isinstance(event, _Disconnect):
+            self.connected = False
+            return session.disconnected(now)
+        return session.tick(now)
+
+    async def _read(self, inbox: asyncio.Queue[object]) -> None:
+        try:
+            while True:
+                message = await self.websocket.receive()
+                if message["type"] == "websocket.disconnect":
+                    break
+                if message.get("bytes") is not None:
+                    inbox.put_nowait(_Bytes(message["bytes"]))
+                elif message.get("text") is not None:
+                    inbox.put_nowait(_Text(message["text"]))
+        except (WebSocketDisconnect, RuntimeError):
+            pass
+        inbox.put_nowait(_Disconnect())
+
+    async def _dispatch(self, actions: list[Action]) -> None:
+        for action in actions:
+            if isinstance(action, RecordAudio):
+                assert self._recording is not None
+                await self._recording.write(action.samples)
+            elif isinstance(action, SubmitJob):
+                job = action.job
+                if job.kind is JobKind.FINAL:
+                    self._final_submitted[(job.channel, job.seq)] = time.monotonic()
+                self.gateway.metrics.jobs_submitted.labels(job.kind.value).inc()
+                await self.gateway.queue.submit(job)
+            elif isinstance(action, SendMessage):
+                payload = action.payload
+                if payload.get("type") == "Metadata":
+                    payload = {**payload, "archive": (await self._finish_archive()).as_dict()}
+                await self._send(payload)
+            elif isinstance(action, CloseSocket):
+                await self._close(action.code, action.reason)
+
+    async def _finish_archive(self) -> ArchiveOutcome:
+        assert self._recording is not None
+        outcome = await self._recording.finish(self.session.transcript_document())
+        if not outcome.stored and outcome.error and self.gateway.settings.archive:
+            self.gateway.metrics.errors.labels("archive").inc()
+        return outcome
+
+    async def _send(self, payload: dict[str, object]) -> None:
+        if not self.connected:
+            return
+        try:
+            await self.websocket.send_text(json.dumps(payload))
+        except (WebSocketDisconnect, RuntimeError, OSError):
+            self.connected = False
+
+    async def _close(self, code: int, reason: str) -> None:
+        if not self.connected or self.websocket.application_state is WebSocketState.DISCONNECTED:
+            return
+        with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
+            await self.websocket.close(code, close_reason(reason))
+        self.connected = False

@@ -1,0 +1,39 @@
+"""Prometheus metrics, one registry per app so several apps can live in one process."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+LATENCY_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.sessions_active = Gauge("streamscribe_sessions_active", "Open live sessions", registry=r)
+        self.sessions_total = Counter("streamscribe_sessions_total", "Live sessions accepted", registry=r)
+        self.sessions_refused = Counter(
+            "streamscribe_sessions_refused_total", "Live sessions refused", ["reason"], registry=r
+        )
+        self.audio_seconds = Counter("streamscribe_audio_seconds_total", "Audio received, seconds", registry=r)
+        self.jobs_submitted = Counter("streamscribe_jobs_submitted_total", "Jobs submitted", ["kind"], registry=r)
+        self.queue_depth = Gauge("streamscribe_jobs_queued", "Jobs waiting", ["kind"], registry=r)
+        self.jobs_running = Gauge("streamscribe_jobs_running", "Jobs in a Whisper call", registry=r)
+        self.queue_wait = Histogram(
+            "streamscribe_job_queue_seconds", "Time a job waited", ["kind"], buckets=LATENCY_BUCKETS, registry=r
+        )
+        self.whisper_seconds = Histogram(
+            "streamscribe_whisper_seconds", "Whisper call time", ["kind"], buckets=LATENCY_BUCKETS, registry=r
+        )
+        self.end_of_turn = Histogram(
+            "streamscribe_end_of_turn_seconds",
+            "Segment closed to its final result sent",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.errors = Counter("streamscribe_errors_total", "Errors by kind", ["kind"], registry=r)
+        self.workers_warm = Gauge("streamscribe_workers_warm", "Warm Whisper workers", registry=r)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

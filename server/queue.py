@@ -1,0 +1,93 @@
+"""Job queues between gateway sessions and Whisper workers.
+
+The rules (DESIGN section 4) hold in every implementation:
+- final jobs always go before interim jobs;
+- at most one interim job per (session, channel) waits: a newer one replaces
+  an unstarted older one, and a final drops the interim of its stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import OrderedDict, deque
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Protocol
+
+from streaming.transcript import Job, JobKind, JobResult
+
+
+@dataclass(frozen=True, slots=True)
+class QueueDepth:
+    finals: int
+    interims: int
+    running: int
+
+
+@dataclass(frozen=True, slots=True)
+class TakenJob:
+    job: Job
+    waited_s: float
+
+
+class GatewayQueue(Protocol):
+    """The gateway's side: submit jobs, receive the results addressed to it."""
+
+    async def submit(self, job: Job) -> None: ...
+
+    def results(self) -> AsyncIterator[JobResult]: ...
+
+    async def depth(self) -> QueueDepth: ...
+
+
+class WorkerQueue(Protocol):
+    """The worker's side: take jobs, publish their results."""
+
+    async def take(self, max_jobs: int) -> list[TakenJob]: ...
+
+    async def complete(self, taken: TakenJob, result: JobResult) -> None: ...
+
+
+class MemoryJobQueue:
+    """In-process queue for embedded mode: both sides in one event loop."""
+
+    def __init__(self) -> None:
+        self._finals: deque[tuple[Job, float]] = deque()
+        self._interims: OrderedDict[tuple[str, int], tuple[Job, float]] = OrderedDict()
+        self._results: asyncio.Queue[JobResult] = asyncio.Queue()
+        self._available = asyncio.Condition()
+        self._running = 0
+
+    async def submit(self, job: Job) -> None:
+        async with self._available:
+            now = time.monotonic()
+            if job.kind is JobKind.FINAL:
+                self._interims.pop(job.stream_key, None)
+                self._finals.append((job, now))
+            else:
+                # Replacing keeps the stream's place in line: no stream starves.
+                self._interims[job.stream_key] = (job, now)
+            self._available.notify()
+
+    async def take(self, max_jobs: int) -> list[TakenJob]:
+        async with self._available:
+            await self._available.wait_for(lambda: bool(self._finals or self._interims))
+            taken: list[TakenJob] = []
+            now = time.monotonic()
+            while len(taken) < max_jobs and (self._finals or self._interims):
+                job, queued_at = self._finals.popleft() if self._finals else self._interims.popitem(last=False)[1]
+                taken.append(TakenJob(job, now - queued_at))
+            self._running += len(taken)
+            return taken
+
+    async def complete(self, taken: TakenJob, result: JobResult) -> None:
+        self._running -= 1
+        await self._results.put(result)
+
+    async def results(self) -> AsyncIterator[JobResult]:
+        while True:
+            yield await self._results.get()
+
+    async def depth(self) -> QueueDepth:
+        return QueueDepth(len(self._finals), len(self._interims), self._running)

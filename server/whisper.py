@@ -1,0 +1,117 @@
+"""faster-whisper adapter: the only module that imports faster_whisper."""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from server.models import ResolvedModel
+from streaming.codecs import Int16Array
+from streaming.transcript import JobKind, TranscribeOptions, Word
+
+# Whisper's stock phrases on silence and noise: dropped when the model itself
+# doubted there was speech.
+_STOCK_PHRASES = {
+    "thank you",
+    "thanks for watching",
+    "thank you for watching",
+    "thanks for listening",
+    "you",
+    "bye",
+    "subtitles by the amaraorg community",
+}
+_NON_WORD = re.compile(r"[^a-z ]+")
+
+
+@dataclass(frozen=True, slots=True)
+class DecodeSettings:
+    final_beam_size: int = 5
+    interim_beam_size: int = 1
+    no_speech_threshold: float = 0.6
+    log_prob_threshold: float = -1.0
+    doubt_log_prob: float = -0.5
+    """A segment with no_speech_prob above the threshold and avg_logprob below this is dropped."""
+    compression_ratio_threshold: float = 2.4
+
+
+def _plain(text: str) -> str:
+    return " ".join(_NON_WORD.sub("", text.lower()).split())
+
+
+def is_hallucination(segment: Any, settings: DecodeSettings) -> bool:
+    """Decide from Whisper's own signals whether a decoded segment is not speech."""
+    if segment.compression_ratio > settings.compression_ratio_threshold:
+        return True  # repetition loops
+    doubted = segment.no_speech_prob > settings.no_speech_threshold
+    if doubted and segment.avg_logprob < settings.doubt_log_prob:
+        return True
+    return bool(_plain(segment.text) in _STOCK_PHRASES and (doubted or segment.avg_logprob < -0.8))
+
+
+class FasterWhisperTranscriber:
+    """A warm WhisperModel. `transcribe` is thread-safe up to `workers` concurrent calls."""
+
+    def __init__(
+        self,
+        model: ResolvedModel,
+        *,
+        compute_type: str = "int8",
+        cpu_threads: int = 0,
+        workers: int = 1,
+        decode: DecodeSettings | None = None,
+    ) -> None:
+        from faster_whisper import WhisperModel
+
+        self.model = model
+        self.decode = decode or DecodeSettings()
+        try:
+            self._whisper = WhisperModel(
+                str(model.path),
+                device="cpu",
+                compute_type=compute_type,
+                cpu_threads=cpu_threads,
+                num_workers=workers,
+            )
+        except Exception as error:  # CTranslate2 raises RuntimeError/ValueError with its own text
+            raise RuntimeError(f"could not load Whisper model from {model.path}: {error}") from error
+
+    def warm_up(self) -> float:
+        """One call on a second of quiet noise so the first real job is not slow."""
+        started = time.perf_counter()
+        noise = (np.random.default_rng(0).standard_normal(16_000) * 30).astype(np.int16)
+        self.transcribe(noise, TranscribeOptions(), JobKind.FINAL)
+        return time.perf_counter() - started
+
+    def transcribe(self, audio: Int16Array, options: TranscribeOptions, kind: JobKind) -> list[Word]:
+        """Words of `audio` with times relative to its first sample."""
+        samples = audio.astype(np.float32) / 32768.0
+        language = options.language if self.model.multilingual else "en"
+        beam = self.decode.final_beam_size if kind is JobKind.FINAL else self.decode.interim_beam_size
+        segments, _info = self._whisper.transcribe(
+            samples,
+            language=language,
+            beam_size=beam,
+            best_of=1,
+            temperature=0.0 if kind is JobKind.INTERIM else (0.0, 0.2, 0.4),
+            word_timestamps=True,
+            condition_on_previous_text=False,
+            vad_filter=False,
+            initial_prompt=options.prompt,
+            hotwords=", ".join(options.hotwords) if options.hotwords and not options.prompt else None,
+            no_speech_threshold=self.decode.no_speech_threshold,
+            log_prob_threshold=self.decode.log_prob_threshold,
+            compression_ratio_threshold=self.decode.compression_ratio_threshold,
+        )
+        words: list[Word] = []
+        for segment in segments:
+            if is_hallucination(segment, self.decode):
+                continue
+            for word in segment.words or ():
+                text = word.word.strip()
+                if text:
+                    words.append(Word(text, float(word.start), float(word.end), float(word.probability)))
+        return words

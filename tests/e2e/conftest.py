@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.live import ServerProcess
+
+TEST_API_KEY = "test-key-0123456789"
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """The real server in embedded mode with the real tiny.en model."""
+    root = tmp_path_factory.mktemp("server")
+    process = ServerProcess(archive_dir=root / "archive").start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="session")
+def strict_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """A second server with authentication, a short idle timeout and archiving off."""
+    root = tmp_path_factory.mktemp("strict")
+    process = ServerProcess(
+        archive_dir=root / "archive",
+        env={
+            "STREAMSCRIBE_API_KEYS": TEST_API_KEY,
+            "STREAMSCRIBE_IDLE_TIMEOUT_S": "1.5",
+            "STREAMSCRIBE_ARCHIVE": "false",
+            "STREAMSCRIBE_MAX_SESSIONS": "2",
+        },
+    ).start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="session")
+def archive_dir(server: ServerProcess) -> Path:
+    return server.archive_dir
