@@ -21,14 +21,16 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
 
 @pytest.fixture(scope="session")
 def strict_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """A second server with authentication, a short idle timeout and archiving off."""
+    """A second server with authentication, a short idle timeout, room for two
+    sessions, and an archive directory that cannot be written (it is a file)."""
     root = tmp_path_factory.mktemp("strict")
+    blocked = root / "archive-is-a-file"
+    blocked.write_text("not a directory")
     process = ServerProcess(
-        archive_dir=root / "archive",
+        archive_dir=blocked,
         env={
             "STREAMSCRIBE_API_KEYS": TEST_API_KEY,
             "STREAMSCRIBE_IDLE_TIMEOUT_S": "1.5",
-            "STREAMSCRIBE_ARCHIVE": "false",
             "STREAMSCRIBE_MAX_SESSIONS": "2",
         },
     ).start()

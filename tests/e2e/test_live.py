@@ -252,7 +252,7 @@ async def test_archive_holds_audio_and_transcript(server: ServerProcess) -> None
     assert document["results"] == received.finals
 
 
-async def test_idle_timeout_closes_with_reason(strict_server: ServerProcess) -> None:
+async def test_idle_timeout_closes_with_reason_and_archive_failure_is_reported(strict_server: ServerProcess) -> None:
     from tests.e2e.conftest import TEST_API_KEY
 
     received = await stream(
@@ -264,4 +264,8 @@ async def test_idle_timeout_closes_with_reason(strict_server: ServerProcess) -> 
     )
     assert received.close_code == 1011
     assert "NET-0001" in received.close_reason
-    assert received.messages[-1][1]["type"] == "Metadata"
+    metadata = received.messages[-1][1]
+    assert metadata["type"] == "Metadata"
+    # The strict server's archive directory is a file: the failure is reported, not fatal.
+    assert metadata["archive"]["stored"] is False
+    assert "archive-is-a-file" in metadata["archive"]["error"]

@@ -1,0 +1,75 @@
+"""The in-process job queue keeps the scheduling rules of DESIGN section 4."""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+
+from server.queue import MemoryJobQueue
+from streaming.transcript import Job, JobKind, JobResult
+
+
+def job(session: str, kind: JobKind, revision: int, channel: int = 0, seq: int = 1) -> Job:
+    return Job(
+        session_id=session,
+        channel=channel,
+        seq=seq,
+        kind=kind,
+        revision=revision,
+        start=0.0,
+        audio=np.zeros(160, dtype=np.int16),
+    )
+
+
+async def test_finals_go_before_interims() -> None:
+    queue = MemoryJobQueue()
+    await queue.submit(job("a", JobKind.INTERIM, 1))
+    await queue.submit(job("b", JobKind.INTERIM, 2))
+    await queue.submit(job("c", JobKind.FINAL, 3))
+    taken = await queue.take(3)
+    assert [(t.job.session_id, t.job.kind) for t in taken] == [
+        ("c", JobKind.FINAL),
+        ("a", JobKind.INTERIM),
+        ("b", JobKind.INTERIM),
+    ]
+
+
+async def test_newer_interim_replaces_unstarted_one_in_place() -> None:
+    queue = MemoryJobQueue()
+    await queue.submit(job("a", JobKind.INTERIM, 1))
+    await queue.submit(job("b", JobKind.INTERIM, 2))
+    await queue.submit(job("a", JobKind.INTERIM, 3))
+    taken = await queue.take(5)
+    assert [(t.job.session_id, t.job.revision) for t in taken] == [("a", 3), ("b", 2)]
+    depth = await queue.depth()
+    assert (depth.finals, depth.interims, depth.running) == (0, 0, 2)
+
+
+async def test_interims_of_other_channels_do_not_replace_each_other() -> None:
+    queue = MemoryJobQueue()
+    await queue.submit(job("a", JobKind.INTERIM, 1, channel=0))
+    await queue.submit(job("a", JobKind.INTERIM, 2, channel=1))
+    assert len(await queue.take(5)) == 2
+
+
+async def test_final_drops_the_waiting_interim_of_its_stream() -> None:
+    queue = MemoryJobQueue()
+    await queue.submit(job("a", JobKind.INTERIM, 1))
+    await queue.submit(job("a", JobKind.FINAL, 2))
+    taken = await queue.take(5)
+    assert [t.job.kind for t in taken] == [JobKind.FINAL]
+
+
+async def test_take_waits_for_work_and_results_flow_back() -> None:
+    queue = MemoryJobQueue()
+    waiter = asyncio.create_task(queue.take(1))
+    await asyncio.sleep(0.01)
+    assert not waiter.done()
+    await queue.submit(job("a", JobKind.FINAL, 1))
+    (taken,) = await asyncio.wait_for(waiter, 1)
+    result = JobResult("a", 0, 1, JobKind.FINAL, 1)
+    await queue.complete(taken, result)
+    results = queue.results()
+    assert await asyncio.wait_for(anext(results), 1) == result
+    assert (await queue.depth()).running == 0
