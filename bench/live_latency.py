@@ -109,7 +109,7 @@ async def run_one(server: ServerProcess, pcm: bytes) -> Received:
         pcm,
         chunk_bytes=CHUNK_SAMPLES * 2,
         pace_s=CHUNK_S,
-        timeout=300,
+        timeout_s=300,
     )
 
 

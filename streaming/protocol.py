@@ -169,7 +169,7 @@ def parse_control(text: str) -> ControlMessage:
     """Parse a text frame. Not JSON, or not an object with a string `type`: 1007."""
     try:
         message = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
         raise ProtocolError(
             CloseCode.INVALID_DATA,
             'text frames must be JSON control messages such as {"type": "KeepAlive"}',

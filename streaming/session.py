@@ -296,6 +296,10 @@ class ListenSession:
             missing = sum(len(ch.slots) for ch in self._channels)
             description = f"{missing} final result(s) were not produced within {self.config.drain_timeout_s:g} s"
             self.errors.append(description)
+            if self._close_code == CloseCode.NORMAL:
+                # Finals are missing: not a normal closure.
+                self._close_code = CloseCode.INTERNAL_ERROR
+                self._close_reason = description
             return [SendMessage(error_message(description, "TRANSCRIPTION_TIMEOUT")), *self._finish(now)]
         return []
 
@@ -472,8 +476,7 @@ class ListenSession:
             actions.extend(self._release(channel, now))
         return actions
 
-    def _flush_channel(self, channel: _Channel, now: float) -> list[Action]:
-        tail = channel.resampler.flush()
+    def _flush_channel(self, channel: _Channel, tail: Int16Array, now: float) -> list[Action]:
         actions: list[Action] = []
         if len(tail):
             actions.extend(self._on_segmenter_events(channel, channel.segmenter.feed(tail), now))
@@ -487,13 +490,19 @@ class ListenSession:
     def _begin_drain(self, code: int, reason: str, now: float) -> list[Action]:
         if self.state is not State.ACTIVE:
             return []
-        self.state = State.DRAINING
         self._drain_started = now
         self._close_code = code
         self._close_reason = reason
-        actions: list[Action] = []
-        for channel in self._channels:
-            actions.extend(self._flush_channel(channel, now))
+        # The resamplers' delay lines hold the last few ms of audio: archive
+        # them and segment them like the rest.
+        tails = [channel.resampler.flush() for channel in self._channels]
+        actions: list[Action] = [RecordAudio(np.stack(tails, axis=1))] if len(tails[0]) else []
+        for channel, tail in zip(self._channels, tails, strict=True):
+            actions.extend(self._flush_channel(channel, tail, now))
+        # DRAINING only once every channel is flushed: a channel with nothing
+        # pending must not finish the session before the next one has closed
+        # its last segment.
+        self.state = State.DRAINING
         for channel in self._channels:
             actions.extend(self._release(channel, now))
         return actions

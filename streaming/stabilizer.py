@@ -47,7 +47,9 @@ class LocalAgreement:
         if self._agrees_with_committed(words):
             agreed = self._common_prefix_length(self._previous, words)
             if agreed > len(self._committed):
-                self._committed = words[:agreed]
+                # Extend only: committed words keep the spelling they were
+                # committed with, even if this reading changes case or punctuation.
+                self._committed = self._committed + words[len(self._committed) : agreed]
         self._previous = words
         # A hypothesis that contradicts committed words does not revise them:
         # its reading continues after them, aligned by position.

@@ -131,7 +131,7 @@ async def stream(
     close_stream: bool = True,
     headers: dict[str, str] | None = None,
     subprotocols: Sequence[str] | None = None,
-    timeout: float = 120.0,
+    timeout_s: float = 120.0,
 ) -> Received:
     """Send `audio` in chunks (every `pace_s` seconds if given), then CloseStream;
     `controls` maps a chunk index to a text frame sent before that chunk."""
@@ -171,7 +171,7 @@ async def stream(
                 pass  # a non-1000 close: the code and reason are checked by the caller
 
         try:
-            await asyncio.wait_for(receive(), timeout)
+            await asyncio.wait_for(receive(), timeout_s)
         finally:
             sender.cancel()
         received.close_code = ws.close_code
@@ -179,14 +179,14 @@ async def stream(
     return received
 
 
-async def expect_close(url: str, first: bytes | str | None = None, timeout: float = 15.0) -> tuple[int, str]:
+async def expect_close(url: str, first: bytes | str | None = None, timeout_s: float = 15.0) -> tuple[int, str]:
     """Open a socket, optionally send one frame, and return (close code, reason)."""
     async with websockets.connect(url, max_size=None) as ws:
         if first is not None:
             await ws.send(first)
         try:
             while True:
-                await asyncio.wait_for(ws.recv(), timeout)
+                await asyncio.wait_for(ws.recv(), timeout_s)
         except websockets.ConnectionClosed as closed:
             assert closed.rcvd is not None, "closed without a close frame"
             return closed.rcvd.code, closed.rcvd.reason

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import wave
 from pathlib import Path
@@ -32,7 +33,7 @@ def assert_finals_partition_time(received: Received) -> None:
     for final in received.finals:
         by_channel.setdefault(final["channel_index"][0], []).append(final)
     for finals in by_channel.values():
-        for earlier, later in zip(finals, finals[1:], strict=False):
+        for earlier, later in itertools.pairwise(finals):
             assert earlier["start"] + earlier["duration"] <= later["start"] + 1e-3, (earlier, later)
         for final in finals:
             end = final["start"] + final["duration"]
@@ -120,9 +121,7 @@ async def test_finalize_with_nothing_open_answers_empty(server: ServerProcess) -
     assert finals[0]["channel"]["alternatives"][0]["transcript"] == ""
 
 
-@pytest.mark.parametrize(
-    "signal", ["silence", "noise", "hum"], ids=["digital-silence", "white-noise", "low-hum"]
-)
+@pytest.mark.parametrize("signal", ["silence", "noise", "hum"], ids=["digital-silence", "white-noise", "low-hum"])
 async def test_non_speech_gives_no_final_text(server: ServerProcess, signal: str) -> None:
     seconds = 6.0
     if signal == "silence":
@@ -201,7 +200,9 @@ async def test_downmixed_stereo_reports_one_channel(server: ServerProcess) -> No
         ({"utterance_end_ms": "10"}, "utterance_end_ms"),
     ],
 )
-async def test_bad_parameters_close_1008_with_reason(server: ServerProcess, params: dict[str, str], expected: str) -> None:
+async def test_bad_parameters_close_1008_with_reason(
+    server: ServerProcess, params: dict[str, str], expected: str
+) -> None:
     code, reason = await expect_close(listen_url(server.ws_url, **params))
     assert code == 1008
     assert expected in reason
@@ -260,7 +261,7 @@ async def test_idle_timeout_closes_with_reason_and_archive_failure_is_reported(s
         audio.to_linear16(audio.silence(0.2)),
         close_stream=False,
         headers={"Authorization": f"Token {TEST_API_KEY}"},
-        timeout=10,
+        timeout_s=10,
     )
     assert received.close_code == 1011
     assert "NET-0001" in received.close_reason

@@ -44,7 +44,8 @@ def test_health_ready_and_metrics(server: ServerProcess) -> None:
 
 async def test_subprotocol_token_authenticates_and_is_echoed(strict_server: ServerProcess) -> None:
     async with websockets.connect(
-        listen_url(strict_server.ws_url), subprotocols=[websockets.Subprotocol("token"), websockets.Subprotocol(TEST_API_KEY)]
+        listen_url(strict_server.ws_url),
+        subprotocols=[websockets.Subprotocol("token"), websockets.Subprotocol(TEST_API_KEY)],
     ) as ws:
         assert ws.subprotocol == "token"
         await ws.send(json.dumps({"type": "CloseStream"}))

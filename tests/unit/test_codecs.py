@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -46,7 +48,18 @@ def ref_alaw2linear(a_val: int) -> int:
 
 @pytest.mark.parametrize(
     ("code", "value"),
-    [(0xFF, 0), (0x7F, 0), (0x00, -32124), (0x80, 32124), (0xFE, 8), (0x7E, -8), (0xF0, 120), (0x70, -120), (0xEF, 132), (0x6F, -132)],
+    [
+        (0xFF, 0),
+        (0x7F, 0),
+        (0x00, -32124),
+        (0x80, 32124),
+        (0xFE, 8),
+        (0x7E, -8),
+        (0xF0, 120),
+        (0x70, -120),
+        (0xEF, 132),
+        (0x6F, -132),
+    ],
 )
 def test_mulaw_known_values(code: int, value: int) -> None:
     assert int(MULAW_TABLE[code]) == value
@@ -170,7 +183,7 @@ def test_split_stream_decodes_like_whole_stream(
     decoder = FrameDecoder(encoding, channels)
     points = sorted({min(c, len(data)) for c in cuts} | {0, len(data)})
     pieces = []
-    for a, b in zip(points, points[1:], strict=False):
+    for a, b in itertools.pairwise(points):
         pieces.append(decoder.decode(data[a:b]))
         assert decoder.pending_bytes == b % group
     joined = np.concatenate([np.zeros((0, channels), dtype=np.int16), *pieces])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -24,7 +26,7 @@ def _signal(rate: int, seconds: float, seed: int) -> Int16Array:
 def _resample_in_chunks(rate: int, samples: Int16Array, cuts: list[int]) -> Int16Array:
     resampler = StreamResampler(rate)
     points = sorted({min(c, len(samples)) for c in cuts} | {0, len(samples)})
-    pieces = [resampler.process(samples[a:b]) for a, b in zip(points, points[1:], strict=False)]
+    pieces = [resampler.process(samples[a:b]) for a, b in itertools.pairwise(points)]
     pieces.append(resampler.flush())
     for piece in pieces:
         assert piece.dtype == np.int16

@@ -453,7 +453,7 @@ def scenarios(draw: st.DrawFn, *, cover_all_voiced: bool = False) -> tuple[list[
         max_segment_s=draw(st.floats(1.0, 2.0)),
         cut_search_s=draw(st.floats(0.0, 1.5)),
     )
-    chunks = draw(st.lists(st.integers(1, 3000), min_size=1, max_size=6))
+    chunks = draw(st.lists(st.integers(40, 3000), min_size=1, max_size=6))
     return pattern, config, frame_ms, chunks
 
 
@@ -504,10 +504,13 @@ def _check_invariants(
         if event.seq not in set(started_seqs):
             assert by_seq[event.seq - 1].reason is CloseReason.MAX_LENGTH
             assert by_seq[event.seq - 1].end == pytest.approx(event.start)
-    # SegmentGrew always reports the open segment's true start
+    # SegmentGrew always reports the open segment's true start; only a forced
+    # cut (which goes back to the quietest recent frame) ends before it grew to.
     for grew in (e for e in result.events if isinstance(e, SegmentGrew)):
-        assert by_seq[grew.seq].start == pytest.approx(grew.start)
-        assert grew.end <= by_seq[grew.seq].end + 1e-9
+        segment = by_seq[grew.seq]
+        assert segment.start == pytest.approx(grew.start)
+        if segment.reason is not CloseReason.MAX_LENGTH:
+            assert grew.end <= segment.end + 1e-9
 
 
 @settings(max_examples=120, deadline=None)
@@ -541,7 +544,7 @@ def test_every_voiced_frame_is_in_a_segment(
 
 
 @settings(max_examples=60, deadline=None)
-@given(scenario=scenarios(), other_chunks=st.lists(st.integers(1, 3000), min_size=1, max_size=6))
+@given(scenario=scenarios(), other_chunks=st.lists(st.integers(40, 3000), min_size=1, max_size=6))
 def test_chunking_does_not_change_segments(
     scenario: tuple[list[bool], SegmenterConfig, int, list[int]], other_chunks: list[int]
 ) -> None:
@@ -552,9 +555,7 @@ def test_chunking_does_not_change_segments(
 
     def key(events: list[SegmenterEvent]) -> list[object]:
         return [
-            (type(e).__name__, e.seq, e.start, e.end, e.reason)
-            if isinstance(e, SegmentClosed | SegmentDropped)
-            else e
+            (type(e).__name__, e.seq, e.start, e.end, e.reason) if isinstance(e, SegmentClosed | SegmentDropped) else e
             for e in events
             if not isinstance(e, SegmentGrew)
         ]
