@@ -68,9 +68,9 @@ def embedded_runtime(settings: Settings, transcriber_factory: Callable[[], Trans
         queue, transcriber_factory or default_transcriber_factory(settings, model), settings.workers, metrics
     )
 
-    def readiness() -> Readiness:
+    async def readiness() -> Readiness:
         if pool.warm_workers:
-            return Readiness(True, f"{pool.warm_workers} warm worker(s), model {model.name}")
+            return Readiness(True, f"{pool.warm_workers} warm worker(s), model {model.name}", pool.warm_workers)
         return Readiness(False, f"model {model.name} is loading")
 
     gateway = Gateway(settings, queue, local_archive(settings), metrics, model_info(model), readiness)
@@ -93,9 +93,14 @@ async def healthz(request: Request) -> Response:
 
 async def readyz(request: Request) -> Response:
     gateway: Gateway = request.app.state.gateway
-    state = gateway.readiness()
+    state = await gateway.readiness()
     return JSONResponse(
-        {"ready": state.ready, "detail": state.detail, "sessions": gateway.active_sessions},
+        {
+            "ready": state.ready,
+            "detail": state.detail,
+            "warm_workers": state.warm_workers,
+            "sessions": gateway.active_sessions,
+        },
         status_code=200 if state.ready else 503,
     )
 

@@ -24,6 +24,7 @@ SERVE_FLAGS: list[tuple[str, type, str]] = [
     ("endpointing-ms", int, "default silence that ends an utterance, in ms"),
     ("max-sessions", int, "concurrent live sessions before refusing with 1013"),
     ("api-keys", str, "comma-separated API keys; none: no authentication"),
+    ("redis-url", str, "distributed mode: redis://host:port/db carrying jobs and results"),
     ("log-level", str, "debug, info, warning or error"),
 ]
 
@@ -46,35 +47,76 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
             overrides[field] = value
     if getattr(args, "no_archive", None):
         overrides["archive"] = False
+    for field in ("gateway_id", "worker_id"):
+        if getattr(args, field, None):
+            overrides[field] = getattr(args, field)
     return Settings(**overrides)
 
 
-def cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from server.app import create_app
-
-    settings = settings_from_args(args)
+def _configure_logging(settings: Settings) -> None:
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # faster-whisper logs every call at INFO; our metrics say the same in aggregate.
     logging.getLogger("faster_whisper").setLevel(max(logging.WARNING, logging.getLogger().level))
+
+
+def _check_model(settings: Settings) -> bool:
     try:
         model = resolve_model(settings.model, settings.model_cache_dir)
     except ModelError as error:
         print(f"streamscribe: {error}", file=sys.stderr)
-        return 2
+        return False
     print(f"streamscribe: model {model.name} from {model.path}", file=sys.stderr)
-    app = create_app(settings)
-    uvicorn.run(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level,
-        ws_max_size=max(16 << 20, 2 * settings.max_frame_bytes),
-        ws_ping_interval=20,
-        timeout_graceful_shutdown=int(settings.drain_timeout_s),
-    )
+    return True
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Embedded mode; with --redis-url, a gateway plus in-process workers on that Redis."""
+    from server.app import create_app, embedded_runtime
+    from server.serving import serve
+
+    settings = settings_from_args(args)
+    _configure_logging(settings)
+    if not _check_model(settings):
+        return 2
+    if settings.redis_url:
+        from server.distributed import redis_gateway_runtime
+
+        runtime = redis_gateway_runtime(settings, with_workers=True)
+    else:
+        runtime = embedded_runtime(settings)
+    serve(create_app(settings, runtime), settings)
     return 0
+
+
+def _require_redis(settings: Settings, command: str) -> bool:
+    if not settings.redis_url:
+        print(f"streamscribe {command}: needs --redis-url or STREAMSCRIBE_REDIS_URL", file=sys.stderr)
+        return False
+    return True
+
+
+def cmd_gateway(args: argparse.Namespace) -> int:
+    """Distributed mode: accept sessions, segment audio, queue jobs in Redis; no model in this process."""
+    from server.app import create_app
+    from server.distributed import redis_gateway_runtime
+    from server.serving import serve
+
+    settings = settings_from_args(args)
+    _configure_logging(settings)
+    if not _require_redis(settings, "gateway") or not _check_model(settings):
+        return 2
+    serve(create_app(settings, redis_gateway_runtime(settings)), settings)
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from server.distributed import run_worker
+
+    settings = settings_from_args(args)
+    _configure_logging(settings)
+    if not _require_redis(settings, "worker") or not _check_model(settings):
+        return 2
+    return asyncio.run(run_worker(settings))
 
 
 def cmd_models(args: argparse.Namespace) -> int:
@@ -125,6 +167,16 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the server in embedded mode (in-process workers)")
     _add_serve_flags(serve)
     serve.set_defaults(handler=cmd_serve)
+
+    gateway = commands.add_parser("gateway", help="distributed mode: the WebSocket gateway (needs --redis-url)")
+    _add_serve_flags(gateway)
+    gateway.add_argument("--gateway-id", help="names this gateway's results stream [STREAMSCRIBE_GATEWAY_ID]")
+    gateway.set_defaults(handler=cmd_gateway)
+
+    worker = commands.add_parser("worker", help="distributed mode: a warm Whisper worker (needs --redis-url)")
+    _add_serve_flags(worker)
+    worker.add_argument("--worker-id", help="consumer name in Redis [STREAMSCRIBE_WORKER_ID]")
+    worker.set_defaults(handler=cmd_worker)
 
     models = commands.add_parser("models", help="list the models that can be loaded")
     models.add_argument("--check", metavar="MODEL", help="resolve and check one model (name or path)")

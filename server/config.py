@@ -52,6 +52,27 @@ class Settings(BaseSettings):
     max_session_s: float = Field(4 * 3600.0, gt=0)
     max_sessions: int = Field(64, ge=1)
     drain_timeout_s: float = Field(60.0, gt=0)
+    admission_queued_finals_per_worker: int = Field(4, ge=1)
+    """Refuse new sessions (1013) while more final jobs than this per warm worker wait unstarted."""
+
+    max_upload_bytes: int = Field(500 * 1024 * 1024, ge=1)
+    """Largest file POST /v1/listen and /v1/audio/transcriptions accept (413 above)."""
+    upload_endpointing_ms: int = Field(1500, ge=10, le=10_000)
+    """Silence that ends a segment of an uploaded file (longer than live: no one waits for a turn to end)."""
+    upload_max_segment_s: float = Field(28.0, ge=1.0, le=29.0)
+    """Longest segment of an uploaded file: one Whisper window, cut at the quietest recent frame."""
+    upload_jobs_in_flight: int = Field(16, ge=1)
+    """Jobs of one upload outstanding at a time (at most 2 per warm worker): bounds its memory."""
+    upload_result_timeout_s: float = Field(300.0, gt=0)
+    """An upload fails (504) when no result of its jobs arrives for this long."""
+
+    redis_url: str | None = None
+    """Distributed mode: the Redis that carries jobs and results."""
+    gateway_id: str | None = None
+    """Names this gateway's results stream; a random id when unset."""
+    worker_id: str | None = None
+    claim_idle_s: float = Field(15.0, gt=0)
+    """A job unacknowledged this long by its worker is taken over by another (the worker died)."""
 
     @field_validator("api_keys", mode="before")
     @classmethod

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from server.archive import Archive
@@ -26,6 +26,11 @@ log = logging.getLogger("streamscribe.gateway")
 class Readiness:
     ready: bool
     detail: str
+    warm_workers: int = 0
+
+
+class ShutdownRequested:
+    """Put in every session's inbox when the gateway drains (SIGTERM)."""
 
 
 @dataclass
@@ -35,11 +40,12 @@ class Gateway:
     archive: Archive
     metrics: Metrics
     model_info: ModelInfo
-    readiness: Callable[[], Readiness]
+    readiness: Callable[[], Awaitable[Readiness]]
     gateway_id: str = "embedded"
     inboxes: dict[str, asyncio.Queue[object]] = field(default_factory=dict)
     accepting: bool = True
     _router: asyncio.Task[None] | None = None
+    _all_closed: asyncio.Event = field(default_factory=asyncio.Event)
 
     def register(self, session_id: str) -> asyncio.Queue[object]:
         inbox: asyncio.Queue[object] = asyncio.Queue()
@@ -49,6 +55,9 @@ class Gateway:
 
     def unregister(self, session_id: str) -> None:
         self.inboxes.pop(session_id, None)
+        self.queue.forget(session_id)
+        if not self.inboxes:
+            self._all_closed.set()
         self.metrics.sessions_active.set(len(self.inboxes))
 
     @property
@@ -68,6 +77,37 @@ class Gateway:
     async def _route(self) -> None:
         async for result in self.queue.results():
             self.deliver(result)
+
+    async def admission_refusal(self) -> str | None:
+        """Why a new session cannot be served in real time now, or None to accept it.
+
+        The rule: refuse while more final jobs wait unstarted than
+        `admission_queued_finals_per_worker` per warm worker. Finals wait only
+        when every worker is busy, so a backlog means new audio would fall
+        further behind; refusing keeps the open sessions' latency flat."""
+        state = await self.readiness()
+        if not state.ready or state.warm_workers == 0:
+            return f"no warm transcription worker is available ({state.detail})"
+        depth = await self.queue.depth()
+        limit = self.settings.admission_queued_finals_per_worker * state.warm_workers
+        if depth.finals > limit:
+            return (
+                f"transcription backlog: {depth.finals} final jobs queued for {state.warm_workers} warm worker(s) "
+                f"(admission_queued_finals_per_worker={self.settings.admission_queued_finals_per_worker})"
+            )
+        return None
+
+    async def drain(self, timeout_s: float) -> None:
+        """Stop accepting; let every open session send its finals and close with 1012."""
+        self.accepting = False
+        for inbox in list(self.inboxes.values()):
+            inbox.put_nowait(ShutdownRequested())
+        self._all_closed.clear()
+        if self.inboxes:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._all_closed.wait(), timeout_s)
+        if self.inboxes:
+            log.warning("%d session(s) still open after %.0f s of draining", len(self.inboxes), timeout_s)
 
     def deliver(self, result: JobResult) -> None:
         inbox = self.inboxes.get(result.session_id)

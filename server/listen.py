@@ -16,7 +16,7 @@ from starlette.responses import JSONResponse
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from server.archive import ArchiveOutcome, Recording
-from server.gateway import Gateway
+from server.gateway import Gateway, ShutdownRequested
 from streaming.protocol import CloseCode, ListenParams, ProtocolError, parse_listen_params
 from streaming.session import (
     Action,
@@ -99,6 +99,8 @@ async def listen_endpoint(websocket: WebSocket) -> None:
             CloseCode.TRY_AGAIN_LATER,
             f"server at capacity: {gateway.settings.max_sessions} concurrent sessions (max_sessions)",
         )
+    if refusal is None and (backlog := await gateway.admission_refusal()) is not None:
+        refusal = ProtocolError(CloseCode.TRY_AGAIN_LATER, backlog)
     await websocket.accept(subprotocol=subprotocol)
     if refusal is not None:
         gateway.metrics.sessions_refused.labels(str(refusal.code)).inc()
@@ -164,11 +166,17 @@ class LiveConnection:
         if isinstance(event, _Text):
             return session.receive_text(event.text, now)
         if isinstance(event, JobResult):
+            metrics = self.gateway.metrics
+            metrics.queue_wait.labels(event.kind.value).observe(event.queue_seconds)
+            if event.published_at:
+                metrics.result_transit.observe(max(0.0, time.time() - event.published_at))
             if event.kind is JobKind.FINAL:
                 submitted = self._final_submitted.pop((event.channel, event.seq), None)
                 if submitted is not None:
                     self.gateway.metrics.end_of_turn.observe(now - submitted)
             return session.receive_result(event, now)
+        if isinstance(event, ShutdownRequested):
+            return session.shutdown(now)
         if isinstance(event, _Disconnect):
             self.connected = False
             return session.disconnected(now)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+TRANSIT_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05)
 LATENCY_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)
 
 
@@ -21,7 +22,17 @@ class Metrics:
         self.queue_depth = Gauge("streamscribe_jobs_queued", "Jobs waiting", ["kind"], registry=r)
         self.jobs_running = Gauge("streamscribe_jobs_running", "Jobs in a Whisper call", registry=r)
         self.queue_wait = Histogram(
-            "streamscribe_job_queue_seconds", "Time a job waited", ["kind"], buckets=LATENCY_BUCKETS, registry=r
+            "streamscribe_job_queue_seconds",
+            "Job submitted to a worker starting it",
+            ["kind"],
+            buckets=TRANSIT_BUCKETS + LATENCY_BUCKETS[1:],
+            registry=r,
+        )
+        self.result_transit = Histogram(
+            "streamscribe_result_transit_seconds",
+            "Result published by a worker to read by the gateway (distributed mode)",
+            buckets=TRANSIT_BUCKETS,
+            registry=r,
         )
         self.whisper_seconds = Histogram(
             "streamscribe_whisper_seconds", "Whisper call time", ["kind"], buckets=LATENCY_BUCKETS, registry=r

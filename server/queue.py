@@ -29,6 +29,8 @@ class QueueDepth:
 class TakenJob:
     job: Job
     waited_s: float
+    receipt: tuple[str, str] | None = None
+    """Where the job came from (stream, entry id), for the queue to acknowledge it."""
 
 
 class GatewayQueue(Protocol):
@@ -39,6 +41,10 @@ class GatewayQueue(Protocol):
     def results(self) -> AsyncIterator[JobResult]: ...
 
     async def depth(self) -> QueueDepth: ...
+
+    def forget(self, session_id: str) -> None:
+        """The session has ended: stop tracking its jobs."""
+        ...
 
 
 class WorkerQueue(Protocol):
@@ -91,3 +97,6 @@ class MemoryJobQueue:
 
     async def depth(self) -> QueueDepth:
         return QueueDepth(len(self._finals), len(self._interims), self._running)
+
+    def forget(self, session_id: str) -> None:
+        return None

@@ -38,7 +38,6 @@ async def process(queue: WorkerQueue, transcriber: Transcriber, taken: TakenJob,
     job = taken.job
     if metrics:
         metrics.jobs_running.inc()
-        metrics.queue_wait.labels(job.kind.value).observe(taken.waited_s)
     try:
         words, error, seconds = await asyncio.to_thread(run_job, transcriber, job)
     finally:
@@ -79,6 +78,7 @@ class WorkerPool:
         self._tasks: list[asyncio.Task[None]] = []
         self.transcriber: Transcriber | None = None
         self.warm_workers = 0
+        self._stopping = False
 
     async def start(self) -> None:
         self.transcriber = await asyncio.to_thread(self._factory)
@@ -91,13 +91,18 @@ class WorkerPool:
             self._metrics.workers_warm.set(self._count)
 
     async def _loop(self, transcriber: Transcriber) -> None:
-        while True:
+        while not self._stopping:
             for taken in await self._queue.take(1):
-                await process(self._queue, transcriber, taken, self._metrics)
+                # Shielded: a job in hand is finished and published even when stopping.
+                await asyncio.shield(process(self._queue, transcriber, taken, self._metrics))
 
-    async def stop(self) -> None:
+    async def stop(self, graceful: bool = False, timeout_s: float = 60.0) -> None:
+        """Stop the loops. Graceful: take no new job, finish the ones in hand."""
+        self._stopping = True
+        self.warm_workers = 0
+        if graceful and self._tasks:
+            await asyncio.wait(self._tasks, timeout=timeout_s)
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
-        self.warm_workers = 0

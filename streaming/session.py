@@ -303,6 +303,10 @@ class ListenSession:
             return [SendMessage(error_message(description, "TRANSCRIPTION_TIMEOUT")), *self._finish(now)]
         return []
 
+    def shutdown(self, now: float) -> list[Action]:
+        """The server is going away: finish like CloseStream, but close with 1012."""
+        return self._begin_drain(CloseCode.SERVICE_RESTART, "server shutting down; reconnect to continue", now)
+
     def disconnected(self, now: float) -> list[Action]:
         """The client went away without CloseStream. Accepted audio is still
         transcribed for the archive; the shell drops messages from here on."""

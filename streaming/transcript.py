@@ -75,6 +75,8 @@ class JobResult:
     error: str | None = None
     queue_seconds: float = 0.0
     transcribe_seconds: float = 0.0
+    published_at: float = 0.0
+    """Wall-clock time the worker published it, where a queue carries it between processes."""
 
     @property
     def text(self) -> str:

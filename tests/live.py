@@ -38,6 +38,10 @@ class ServerProcess:
     env: dict[str, str] = field(default_factory=dict)
     args: Sequence[str] = ()
     port: int = field(default_factory=free_port)
+    command: str = "serve"
+    """serve or gateway"""
+    ready_path: str = "/readyz"
+    """What must answer 200 before start() returns (/healthz for a gateway without workers yet)."""
     process: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
 
@@ -51,8 +55,9 @@ class ServerProcess:
 
     def start(self, timeout: float = 60.0) -> ServerProcess:
         env = {**os.environ, "STREAMSCRIBE_LOG_LEVEL": "warning", **self.env}
+        self.archive_dir.parent.mkdir(parents=True, exist_ok=True)
         self.log_path = self.archive_dir.parent / f"server-{self.port}.log"
-        command = [sys.executable, "-m", "server.cli", "serve", "--port", str(self.port)]
+        command = [sys.executable, "-m", "server.cli", self.command, "--port", str(self.port)]
         command += ["--archive-dir", str(self.archive_dir), *self.args]
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -61,7 +66,7 @@ class ServerProcess:
             if self.process.poll() is not None:
                 raise RuntimeError(f"server exited with {self.process.returncode}:\n{self.log()}")
             try:
-                with urllib.request.urlopen(self.http_url + "/readyz", timeout=1) as response:
+                with urllib.request.urlopen(self.http_url + self.ready_path, timeout=1) as response:
                     if response.status == 200:
                         return self
             except OSError:
@@ -73,15 +78,18 @@ class ServerProcess:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-4000:] if self.log_path else ""
 
-    def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+    def stop(self, timeout_s: float = 15.0) -> int | None:
+        """SIGTERM, then SIGKILL after `timeout_s`; returns the exit code."""
+        if self.process is None:
+            return None
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
 
 
 @dataclass

@@ -1,0 +1,103 @@
+"""Distributed mode: gateways and workers that meet in Redis Streams."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import time
+import uuid
+from collections.abc import Callable
+
+from server.app import Runtime, default_transcriber_factory, local_archive, model_info
+from server.config import Settings
+from server.gateway import Gateway, Readiness
+from server.metrics import Metrics
+from server.models import resolve_model
+from server.redis_queue import DOWN_ERRORS, RedisGatewayQueue, RedisWorkerQueue, connect
+from server.worker import Transcriber, WorkerPool
+
+log = logging.getLogger("streamscribe.distributed")
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+def redis_gateway_runtime(
+    settings: Settings,
+    *,
+    with_workers: bool = False,
+    transcriber_factory: Callable[[], Transcriber] | None = None,
+) -> Runtime:
+    """A gateway over Redis; with `with_workers`, also an in-process worker pool reading the same Redis."""
+    assert settings.redis_url is not None
+    model = resolve_model(settings.model, settings.model_cache_dir)
+    metrics = Metrics()
+    redis = connect(settings.redis_url)
+    gateway_id = settings.gateway_id or new_id("gw")
+    queue = RedisGatewayQueue(redis, gateway_id)
+    pool: WorkerPool | None = None
+    if with_workers:
+        worker_queue = RedisWorkerQueue(redis, settings.worker_id or new_id("w"), settings.claim_idle_s)
+        factory = transcriber_factory or default_transcriber_factory(settings, model)
+        pool = WorkerPool(worker_queue, factory, settings.workers, metrics)
+
+    async def readiness() -> Readiness:
+        try:
+            await redis.ping()
+            warm = await queue.warm_workers()
+        except DOWN_ERRORS as error:
+            return Readiness(False, f"redis unreachable: {error}")
+        if pool is not None:
+            warm = max(warm, pool.warm_workers)
+        if warm == 0:
+            return Readiness(False, "redis reachable, no warm worker")
+        return Readiness(True, f"{warm} warm worker(s)", warm)
+
+    gateway = Gateway(settings, queue, local_archive(settings), metrics, model_info(model), readiness, gateway_id)
+
+    async def startup() -> None:
+        gateway.start()
+        if pool is not None:
+            await pool.start()
+
+    async def shutdown() -> None:
+        gateway.accepting = False
+        await gateway.stop()
+        if pool is not None:
+            await pool.stop()
+        await redis.aclose()
+
+    return Runtime(gateway, startup, shutdown)
+
+
+async def run_worker(settings: Settings) -> int:
+    """`streamscribe worker`: load the model once, then transcribe jobs until SIGTERM.
+
+    SIGTERM (or SIGINT) stops taking jobs; the jobs in hand are finished and
+    acknowledged, the rest stay in Redis for the other workers."""
+    assert settings.redis_url is not None
+    model = resolve_model(settings.model, settings.model_cache_dir)
+    worker_id = settings.worker_id or new_id("w")
+    redis = connect(settings.redis_url)
+    queue = RedisWorkerQueue(redis, worker_id, settings.claim_idle_s)
+    metrics = Metrics()
+    pool = WorkerPool(queue, default_transcriber_factory(settings, model), settings.workers, metrics)
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stopping.set)
+    await pool.start()
+    info = {"worker_id": worker_id, "model": model.name, "pid": os.getpid(), "started": time.time()}
+    heartbeat = asyncio.create_task(queue.heartbeat(info))
+    log.info("worker %s ready (model %s, %d concurrent)", worker_id, model.name, settings.workers)
+    await stopping.wait()
+    log.info("worker %s stopping: finishing the jobs in hand", worker_id)
+    heartbeat.cancel()
+    await queue.leave()
+    await pool.stop(graceful=True)
+    await redis.aclose()
+    log.info("worker %s stopped", worker_id)
+    return 0

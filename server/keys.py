@@ -1,0 +1,27 @@
+"""Every Redis key name streamscribe uses, in one place."""
+
+from __future__ import annotations
+
+PREFIX = "streamscribe"
+
+JOBS_FINAL = f"{PREFIX}:jobs:final"
+JOBS_INTERIM = f"{PREFIX}:jobs:interim"
+JOB_STREAMS = (JOBS_FINAL, JOBS_INTERIM)
+"""Read in this order: finals always before interims."""
+WORKER_GROUP = "workers"
+WORKERS_PATTERN = f"{PREFIX}:worker:*"
+
+
+def results_stream(gateway_id: str) -> str:
+    """Where workers publish the results of one gateway's jobs."""
+    return f"{PREFIX}:results:{gateway_id}"
+
+
+def worker_heartbeat(worker_id: str) -> str:
+    """Present (with a TTL) while the worker is alive and its model warm."""
+    return f"{PREFIX}:worker:{worker_id}"
+
+
+def latest_revision(session_id: str, channel: int) -> str:
+    """The newest job revision of a stream: an interim below it is superseded."""
+    return f"{PREFIX}:revision:{session_id}:{channel}"
