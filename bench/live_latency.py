@@ -11,7 +11,8 @@ pauses at real-time pace in 100 ms frames with interim results on, and reports:
   that covers it;
 - interim lag: wall time from sending a word's audio to the first interim
   containing it;
-- final WER against the LibriVox transcripts;
+- final WER against the LibriVox transcripts, and how many finals each
+  utterance was cut into (a short endpointing splits sentences at pauses);
 - the server's peak RSS (VmHWM).
 
 The first run of each server is a warm-up and is not counted.
@@ -57,6 +58,7 @@ class RunFigures:
     first_interim: list[float]
     wer: float
     missing_speech_final: int
+    finals_per_utterance: float
 
 
 def analyse(received: Received, utterance_ends: list[float], reference: str) -> RunFigures:
@@ -92,7 +94,15 @@ def analyse(received: Received, utterance_ends: list[float], reference: str) -> 
         later = [t for t, m in interims if m["start"] >= started["timestamp"] - 0.5]
         if later:
             first_interim.append(later[0] - sent_at(started["timestamp"]))
-    return RunFigures(end_of_turn, interim_lag, first_interim, audio.wer(reference, received.final_text()), missing)
+    texts = [m for m in received.finals if m["channel"]["alternatives"][0]["transcript"]]
+    return RunFigures(
+        end_of_turn,
+        interim_lag,
+        first_interim,
+        audio.wer(reference, received.final_text()),
+        missing,
+        len(texts) / max(1, len(utterance_ends)),
+    )
 
 
 def peak_rss_mib(server: ServerProcess) -> float:
@@ -145,6 +155,7 @@ def measure(endpointing: int, runs: int, extra_env: dict[str, str]) -> dict[str,
         "interim_lag_p95_ms": round(1000 * percentile(lag, 95)),
         "first_interim_p50_ms": round(1000 * percentile(first, 50)),
         "wer_median": round(statistics.median(f.wer for f in figures), 4),
+        "finals_per_utterance": round(statistics.mean(f.finals_per_utterance for f in figures), 2),
         "server_peak_rss_mib": round(rss),
     }
 
@@ -160,17 +171,18 @@ def main() -> int:
     rows = []
     header = (
         "| endpointing ms | end-of-turn p50 / p95 ms | interim lag p50 / p95 ms | first interim p50 ms "
-        "| WER | missing speech_final | peak RSS MiB |"
+        "| WER | finals per utterance | missing speech_final | peak RSS MiB |"
     )
     print(header)
-    print("|" + "---|" * 7)
+    print("|" + "---|" * 8)
     for value in (int(v) for v in args.endpointing.split(",")):
         row = measure(value, args.runs, extra_env)
         rows.append(row)
         print(
             f"| {value} | {row['end_of_turn_p50_ms']} / {row['end_of_turn_p95_ms']} "
             f"| {row['interim_lag_p50_ms']} / {row['interim_lag_p95_ms']} | {row['first_interim_p50_ms']} "
-            f"| {row['wer_median']:.3f} | {row['missing_speech_final']}/{row['utterances']} "
+            f"| {row['wer_median']:.3f} | {row['finals_per_utterance']} "
+            f"| {row['missing_speech_final']}/{row['utterances']} "
             f"| {row['server_peak_rss_mib']} |",
             flush=True,
         )
