@@ -112,6 +112,14 @@ class FasterWhisperTranscriber:
                 continue
             for word in segment.words or ():
                 text = word.word.strip()
-                if text:
+                if not text:
+                    continue
+                if words and not word.word.startswith(" "):
+                    # A piece without a leading space continues the previous word ("cold" + "-hearted").
+                    last = words[-1]
+                    words[-1] = Word(
+                        last.text + text, last.start, float(word.end), min(last.confidence, word.probability)
+                    )
+                else:
                     words.append(Word(text, float(word.start), float(word.end), float(word.probability)))
         return words
