@@ -120,7 +120,6 @@ class Segmenter:
         self._last_end_index = 0
         self._seq = 0
         self._open: list[_Frame] | None = None
-        self._voiced_in_open = 0
         self._trailing_unvoiced = 0
 
     # -- queries ---------------------------------------------------------
@@ -186,7 +185,6 @@ class Segmenter:
             return
         self._open.append(frame)
         if frame.voiced:
-            self._voiced_in_open += 1
             self._trailing_unvoiced = 0
         else:
             self._trailing_unvoiced += 1
@@ -205,14 +203,16 @@ class Segmenter:
         frames = [frame for frame in self._history if frame.index >= start_index]
         self._history.clear()
         self._seq += 1
+        self._open_segment(frames)
+        events.append(SpeechStarted(self._seq, self._time(first_voiced)))
+
+    def _open_segment(self, frames: list[_Frame]) -> None:
         self._open = frames
-        self._voiced_in_open = sum(frame.voiced for frame in frames)
         self._trailing_unvoiced = 0
         for frame in reversed(frames):
             if frame.voiced:
                 break
             self._trailing_unvoiced += 1
-        events.append(SpeechStarted(self._seq, self._time(first_voiced)))
 
     def _close(self, reason: CloseReason, events: list[SegmenterEvent], upto: int | None = None) -> None:
         """Close the open segment, keeping frames [0, upto) of it (all by default)."""
@@ -229,7 +229,6 @@ class Segmenter:
             events.append(SegmentClosed(self._seq, start, end, audio, reason, voiced * self._frame_ms / 1000))
         self._last_end_index = end_index
         self._open = None
-        self._voiced_in_open = 0
         self._trailing_unvoiced = 0
 
     def _force_cut(self, events: list[SegmenterEvent]) -> None:
@@ -247,13 +246,7 @@ class Segmenter:
         # Speech continues across the cut: the remainder opens the next segment
         # at once, without a new SpeechStarted.
         self._seq += 1
-        self._open = remainder
-        self._voiced_in_open = sum(frame.voiced for frame in remainder)
-        self._trailing_unvoiced = 0
-        for frame in reversed(remainder):
-            if frame.voiced:
-                break
-            self._trailing_unvoiced += 1
+        self._open_segment(remainder)
 
     def _close_all(self, reason: CloseReason) -> list[SegmenterEvent]:
         events: list[SegmenterEvent] = []

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import redis
 
-from tests.live import REPO_ROOT, free_port
+from tests.live import REPO_ROOT, free_port, stop_process
 
 
 @dataclass
@@ -103,13 +103,4 @@ class WorkerProcess:
         self.process.send_signal(sig)
 
     def stop(self, timeout_s: float = 30.0) -> int | None:
-        if self.process is None:
-            return None
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=timeout_s)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        return self.process.returncode
+        return stop_process(self.process, timeout_s)
