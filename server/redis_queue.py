@@ -241,6 +241,7 @@ class RedisWorkerQueue:
         self.claim_idle_s = claim_idle_s
         self._groups_ready = False
         self._last_claim = 0.0
+        self._backoff = Backoff()
 
     async def ensure_groups(self) -> None:
         for stream in keys.JOB_STREAMS:
@@ -252,8 +253,8 @@ class RedisWorkerQueue:
         self._groups_ready = True
 
     async def take(self, max_jobs: int) -> list[TakenJob]:
-        """Up to `max_jobs` jobs, finals first; returns [] after about a second with none."""
-        backoff = Backoff()
+        """Up to `max_jobs` jobs, finals first; returns [] after about a second with none,
+        or after one backoff step while Redis is away (so a stopping worker can stop)."""
         while True:
             try:
                 if not self._groups_ready:
@@ -263,14 +264,17 @@ class RedisWorkerQueue:
                     taken = await self._read({keys.JOBS_FINAL: ">"}, max_jobs, block=None)
                 if not taken:
                     taken = await self._read({keys.JOBS_FINAL: ">", keys.JOBS_INTERIM: ">"}, max_jobs, BLOCK_MS)
-                return await self._skip_superseded(taken)
+                jobs = await self._skip_superseded(taken)
+                self._backoff.reset()
+                return jobs
             except ResponseError as error:
                 if "NOGROUP" not in str(error):
                     raise
                 self._groups_ready = False  # Redis restarted empty: make the groups again
             except DOWN_ERRORS as error:
                 log.warning("redis unavailable (worker %s): %s", self.worker_id, error)
-                await backoff.wait()
+                await self._backoff.wait()
+                return []
 
     async def _read(self, streams: dict[str, str], count: int, block: int | None) -> list[TakenJob]:
         response: Any = await self.redis.xreadgroup(
