@@ -19,6 +19,9 @@ from server.listen import listen_endpoint
 from server.metrics import Metrics
 from server.models import ResolvedModel, resolve_model
 from server.queue import MemoryJobQueue
+from server.recordings import get_recording, get_recording_audio
+from server.upload import deepgram_listen, list_models, openai_transcriptions
+from server.web import install_web
 from server.worker import Transcriber, WorkerPool
 from streaming.protocol import ModelInfo
 
@@ -38,8 +41,15 @@ def model_info(model: ResolvedModel) -> ModelInfo:
     return ModelInfo(name=model.name, version="faster-whisper", arch="whisper", uuid=model.uuid)
 
 
-def local_archive(settings: Settings) -> Archive:
-    return LocalArchive(settings.archive_dir) if settings.archive else DisabledArchive()
+def make_archive(settings: Settings, metrics: Metrics) -> Archive:
+    """No archive, S3 (`archive_url`), or the local directory."""
+    if not settings.archive:
+        return DisabledArchive()
+    if settings.archive_url:
+        from server.s3archive import S3Archive
+
+        return S3Archive(settings, metrics)
+    return LocalArchive(settings.archive_dir)
 
 
 def default_transcriber_factory(settings: Settings, model: ResolvedModel) -> Callable[[], Transcriber]:
@@ -73,9 +83,10 @@ def embedded_runtime(settings: Settings, transcriber_factory: Callable[[], Trans
             return Readiness(True, f"{pool.warm_workers} warm worker(s), model {model.name}", pool.warm_workers)
         return Readiness(False, f"model {model.name} is loading")
 
-    gateway = Gateway(settings, queue, local_archive(settings), metrics, model_info(model), readiness)
+    gateway = Gateway(settings, queue, make_archive(settings, metrics), metrics, model_info(model), readiness)
 
     async def startup() -> None:
+        await gateway.archive.start()
         gateway.start()
         await pool.start()
 
@@ -83,6 +94,7 @@ def embedded_runtime(settings: Settings, transcriber_factory: Callable[[], Trans
         gateway.accepting = False
         await gateway.stop()
         await pool.stop()
+        await gateway.archive.close()
 
     return Runtime(gateway, startup, shutdown)
 
@@ -130,8 +142,14 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
             Route("/readyz", readyz),
             Route("/metrics", metrics),
             WebSocketRoute("/v1/listen", listen_endpoint),
+            Route("/v1/listen", deepgram_listen, methods=["POST"]),
+            Route("/v1/audio/transcriptions", openai_transcriptions, methods=["POST"]),
+            Route("/v1/models", list_models, methods=["GET"]),
+            Route("/v1/recordings/{session_id}", get_recording, methods=["GET"]),
+            Route("/v1/recordings/{session_id}/audio", get_recording_audio, methods=["GET"], name="recording_audio"),
         ],
         lifespan=lifespan,
     )
     app.state.gateway = runtime.gateway
+    install_web(app, settings)
     return app

@@ -21,6 +21,9 @@ SERVE_FLAGS: list[tuple[str, type, str]] = [
     ("workers", int, "concurrent Whisper calls"),
     ("cpu-threads", int, "threads per Whisper call (0: CPU count / workers)"),
     ("archive-dir", Path, "directory for recordings and transcripts"),
+    ("spool-dir", Path, "S3 archive: where recordings wait while the store is unreachable"),
+    ("s3-endpoint-url", str, "S3 archive: endpoint of an S3-compatible store (MinIO, SeaweedFS, ...)"),
+    ("s3-region", str, "S3 archive: region (default: AWS_REGION, else us-east-1)"),
     ("endpointing-ms", int, "default silence that ends an utterance, in ms"),
     ("max-sessions", int, "concurrent live sessions before refusing with 1013"),
     ("api-keys", str, "comma-separated API keys; none: no authentication"),
@@ -36,6 +39,18 @@ def _add_serve_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-archive", action="store_true", default=None, help="do not archive sessions [STREAMSCRIBE_ARCHIVE=false]"
     )
+    parser.add_argument(
+        "--archive",
+        dest="archive_url",
+        metavar="s3://BUCKET/PREFIX",
+        help="archive to S3 or an S3-compatible store instead of --archive-dir [STREAMSCRIBE_ARCHIVE_URL]",
+    )
+    parser.add_argument(
+        "--s3-path-style",
+        action="store_true",
+        default=None,
+        help="S3 archive: path-style addressing [STREAMSCRIBE_S3_PATH_STYLE]",
+    )
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
@@ -47,6 +62,10 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
             overrides[field] = value
     if getattr(args, "no_archive", None):
         overrides["archive"] = False
+    if getattr(args, "archive_url", None):
+        overrides["archive_url"] = args.archive_url
+    if getattr(args, "s3_path_style", None):
+        overrides["s3_path_style"] = True
     for field in ("gateway_id", "worker_id"):
         if getattr(args, field, None):
             overrides[field] = getattr(args, field)
@@ -160,6 +179,35 @@ def cmd_stream(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_transcribe(args: argparse.Namespace) -> int:
+    """Run one file through the upload pipeline in this process (no server) and print the transcript."""
+    from server.oneshot import render, transcribe_path
+    from server.pipeline import UploadError, UploadOptions
+
+    settings = settings_from_args(args)
+    _configure_logging(settings)
+    if not _check_model(settings):
+        return 2
+    path = Path(args.file)
+    options = UploadOptions(
+        language=args.language,
+        prompt=args.prompt,
+        multichannel=args.multichannel,
+        endpoint="cli",
+        filename=path.name,
+    )
+    try:
+        transcript = asyncio.run(transcribe_path(settings, path, options))
+    except UploadError as error:
+        print(f"streamscribe: {error.message}", file=sys.stderr)
+        return 2
+    except OSError as error:
+        print(f"streamscribe: cannot read {path}: {error.strerror or error}", file=sys.stderr)
+        return 2
+    sys.stdout.write(render(transcript, args.format))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="streamscribe", description="Streaming speech-to-text server")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -191,6 +239,20 @@ def build_parser() -> argparse.ArgumentParser:
     stream.add_argument("--api-key", help="sent as Authorization: Token KEY")
     stream.add_argument("--param", action="append", metavar="KEY=VALUE", help="extra query parameter")
     stream.set_defaults(handler=cmd_stream)
+
+    transcribe = commands.add_parser("transcribe", help="transcribe a file in-process (no server) and print it")
+    transcribe.add_argument("file", help="any audio or video file FFmpeg reads")
+    transcribe.add_argument(
+        "--format",
+        choices=("text", "json", "verbose_json", "srt", "vtt"),
+        default="text",
+        help="text; json: Deepgram's pre-recorded response with utterances; verbose_json: OpenAI's; srt; vtt",
+    )
+    transcribe.add_argument("--language", help="language code, for multilingual models")
+    transcribe.add_argument("--prompt", help="text that primes Whisper (names, spellings)")
+    transcribe.add_argument("--multichannel", action="store_true", help="transcribe each channel on its own")
+    _add_serve_flags(transcribe)
+    transcribe.set_defaults(handler=cmd_transcribe)
     return parser
 
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import secrets
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from server.archive import parse_archive_url
 from streaming.session import SessionConfig
 
 
@@ -28,7 +30,7 @@ class Settings(BaseSettings):
     """A packaged model name (see `streamscribe models`) or a CTranslate2 Whisper directory."""
     model_cache_dir: Path = Field(default_factory=_default_cache_dir)
     compute_type: str = "int8"
-    workers: int = Field(1, ge=1, le=64)
+    workers: int = Field(2, ge=1, le=64)
     """Whisper calls that run at the same time in this process."""
     cpu_threads: int = Field(0, ge=0)
     """Threads per Whisper call; 0: the CPU count divided by `workers`."""
@@ -37,9 +39,38 @@ class Settings(BaseSettings):
 
     archive: bool = True
     archive_dir: Path = Path("archive")
+    archive_url: str | None = None
+    """`s3://bucket/prefix`: archive to S3 or an S3-compatible store instead of `archive_dir`."""
+    allow_archive_opt_out: bool = True
+    """Whether a session may ask not to be archived with `?archive=false` (refused with 1008 otherwise)."""
+    archive_salt: SecretStr = Field(default_factory=lambda: SecretStr(secrets.token_hex(16)))
+    """Salt of the client address hash kept in transcripts; random per process unless set."""
+    spool_dir: Path = Path("archive-spool")
+    """Where recordings wait while the object store is unreachable; one directory per gateway process."""
+    spool_retry_min_s: float = Field(1.0, gt=0)
+    spool_retry_max_s: float = Field(60.0, gt=0)
+    s3_endpoint_url: str | None = None
+    """S3-compatible store (MinIO, SeaweedFS, ...); unset: AWS (or AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL)."""
+    s3_region: str | None = None
+    """Unset: AWS_REGION / AWS_DEFAULT_REGION / the AWS config file, else us-east-1."""
+    s3_access_key_id: str | None = None
+    """Unset: the standard AWS chain (AWS_ACCESS_KEY_ID, AWS_PROFILE, instance roles, ...)."""
+    s3_secret_access_key: SecretStr | None = None
+    s3_path_style: bool = False
+    """Path-style addressing (http://host/bucket/key), as most S3-compatible stores want."""
+    s3_part_size_mb: int = Field(5, ge=5, le=512)
+    """Multipart part size; S3 requires at least 5 MiB for every part but the last."""
+    s3_timeout_s: float = Field(10.0, gt=0)
+    """Connect and read timeout of one S3 request (each is tried at most twice)."""
+    recording_url_expiry_s: int = Field(900, ge=1, le=7 * 24 * 3600)
+    """Lifetime of the presigned audio URL GET /v1/recordings/{id} returns."""
 
     api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
     """Comma-separated keys; empty: no authentication."""
+
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["*"])
+    """Comma-separated origins that may use the HTTP API and load the browser client from their pages;
+    `*` (the default): any; empty: no CORS headers."""
 
     endpointing_ms: int = Field(500, ge=10, le=10_000)
     vad_mode: int = Field(3, ge=0, le=3)
@@ -74,12 +105,19 @@ class Settings(BaseSettings):
     claim_idle_s: float = Field(15.0, gt=0)
     """A job unacknowledged this long by its worker is taken over by another (the worker died)."""
 
-    @field_validator("api_keys", mode="before")
+    @field_validator("api_keys", "cors_origins", mode="before")
     @classmethod
     def _split_keys(cls, value: object) -> object:
         if isinstance(value, str):
             return [key.strip() for key in value.split(",") if key.strip()]
         return value
+
+    @field_validator("archive_url")
+    @classmethod
+    def _check_archive_url(cls, value: str | None) -> str | None:
+        if value:
+            parse_archive_url(value)  # raises ValueError with what is wrong
+        return value or None
 
     def session_config(self) -> SessionConfig:
         return SessionConfig(

@@ -10,7 +10,7 @@ import time
 import uuid
 from collections.abc import Callable
 
-from server.app import Runtime, default_transcriber_factory, local_archive, model_info
+from server.app import Runtime, default_transcriber_factory, make_archive, model_info
 from server.config import Settings
 from server.gateway import Gateway, Readiness
 from server.metrics import Metrics
@@ -56,9 +56,11 @@ def redis_gateway_runtime(
             return Readiness(False, "redis reachable, no warm worker")
         return Readiness(True, f"{warm} warm worker(s)", warm)
 
-    gateway = Gateway(settings, queue, local_archive(settings), metrics, model_info(model), readiness, gateway_id)
+    archive = make_archive(settings, metrics)
+    gateway = Gateway(settings, queue, archive, metrics, model_info(model), readiness, gateway_id)
 
     async def startup() -> None:
+        await archive.start()
         gateway.start()
         if pool is not None:
             await pool.start()
@@ -68,6 +70,7 @@ def redis_gateway_runtime(
         await gateway.stop()
         if pool is not None:
             await pool.stop()
+        await archive.close()
         await redis.aclose()
 
     return Runtime(gateway, startup, shutdown)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import hmac
 import json
 import logging
@@ -15,7 +16,7 @@ from datetime import UTC, datetime
 from starlette.responses import JSONResponse
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from server.archive import ArchiveOutcome, Recording
+from server.archive import ArchiveOutcome, DisabledArchive, Recording
 from server.gateway import Gateway, ShutdownRequested
 from streaming.protocol import CloseCode, ListenParams, ProtocolError, parse_listen_params
 from streaming.session import (
@@ -30,7 +31,12 @@ from streaming.transcript import JobKind, JobResult
 from streaming.vad import WebRtcVoiceDetector
 
 log = logging.getLogger("streamscribe.listen")
+_OPTED_OUT = DisabledArchive("not archived: the client asked for archive=false")
 TICK_S = 0.25
+MAX_QUEUED_FRAMES = 64
+"""Client frames read ahead of the session; beyond this the reader stops reading,
+so a client sending faster than the session consumes is slowed by TCP, not
+buffered in gateway memory."""
 MAX_REASON_BYTES = 123
 
 
@@ -92,6 +98,8 @@ async def listen_endpoint(websocket: WebSocket) -> None:
         refusal: ProtocolError | None = None
     except ProtocolError as error:
         refusal = error
+    if refusal is None and not params.archive and not gateway.settings.allow_archive_opt_out:
+        refusal = ProtocolError(CloseCode.POLICY_VIOLATION, "archive=false is not allowed on this server")
     if refusal is None and not gateway.accepting:
         refusal = ProtocolError(CloseCode.SERVICE_RESTART, "server is shutting down; reconnect to another instance")
     if refusal is None and gateway.active_sessions >= gateway.settings.max_sessions:
@@ -131,6 +139,7 @@ class LiveConnection:
         self.connected = True
         self._recording: Recording | None = None
         self._final_submitted: dict[tuple[int, int], float] = {}
+        self._frame_slots = asyncio.Semaphore(MAX_QUEUED_FRAMES)
 
     async def run(self) -> None:
         gateway, session = self.gateway, self.session
@@ -138,9 +147,8 @@ class LiveConnection:
         gateway.metrics.sessions_total.inc()
         reader = asyncio.create_task(self._read(inbox), name=f"reader-{session.session_id}")
         try:
-            self._recording = await gateway.archive.open(
-                session.session_id, self.started, session.params.output_channels
-            )
+            archive = gateway.archive if session.params.archive else _OPTED_OUT
+            self._recording = await archive.open(session.session_id, self.started, session.params.output_channels)
             while not session.closed:
                 try:
                     event = await asyncio.wait_for(inbox.get(), timeout=TICK_S)
@@ -155,15 +163,18 @@ class LiveConnection:
                     await self.websocket.close(CloseCode.INTERNAL_ERROR, "internal server error")
         finally:
             reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
             gateway.unregister(session.session_id)
             gateway.metrics.audio_seconds.inc(session.audio_seconds)
 
     def _feed(self, event: object) -> list[Action]:
         now = time.monotonic()
         session = self.session
-        if isinstance(event, _Bytes):
-            return session.receive_bytes(event.data, now)
-        if isinstance(event, _Text):
+        if isinstance(event, _Bytes | _Text):
+            self._frame_slots.release()
+            if isinstance(event, _Bytes):
+                return session.receive_bytes(event.data, now)
             return session.receive_text(event.text, now)
         if isinstance(event, JobResult):
             metrics = self.gateway.metrics
@@ -185,6 +196,7 @@ class LiveConnection:
     async def _read(self, inbox: asyncio.Queue[object]) -> None:
         try:
             while True:
+                await self._frame_slots.acquire()
                 message = await self.websocket.receive()
                 if message["type"] == "websocket.disconnect":
                     break
@@ -192,6 +204,8 @@ class LiveConnection:
                     inbox.put_nowait(_Bytes(message["bytes"]))
                 elif message.get("text") is not None:
                     inbox.put_nowait(_Text(message["text"]))
+                else:
+                    self._frame_slots.release()
         except (WebSocketDisconnect, RuntimeError):
             pass
         inbox.put_nowait(_Disconnect())
@@ -217,8 +231,13 @@ class LiveConnection:
 
     async def _finish_archive(self) -> ArchiveOutcome:
         assert self._recording is not None
-        outcome = await self._recording.finish(self.session.transcript_document())
-        if not outcome.stored and outcome.error and self.gateway.settings.archive:
+        document = self.session.transcript_document()
+        address = self.websocket.client.host if self.websocket.client else ""
+        salt = self.gateway.settings.archive_salt.get_secret_value().encode()
+        salted = hmac.new(salt, address.encode(), hashlib.sha256)
+        document["client"] = {"address_hash": salted.hexdigest()[:32]}
+        outcome = await self._recording.finish(document)
+        if not outcome.stored and outcome.error and self.gateway.settings.archive and self.session.params.archive:
             self.gateway.metrics.errors.labels("archive").inc()
         return outcome
 

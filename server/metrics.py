@@ -45,6 +45,16 @@ class Metrics:
         )
         self.errors = Counter("streamscribe_errors_total", "Errors by kind", ["kind"], registry=r)
         self.workers_warm = Gauge("streamscribe_workers_warm", "Warm Whisper workers", registry=r)
+        self.archive_recordings = Counter(
+            "streamscribe_archive_recordings_total",
+            "Recordings by archive outcome: stored, spooled (store unavailable), drained (uploaded from the spool)",
+            ["outcome"],
+            registry=r,
+        )
+        self.spool_recordings = Gauge(
+            "streamscribe_archive_spool_recordings", "Recordings in the local spool waiting for the store", registry=r
+        )
+        self.spool_bytes = Gauge("streamscribe_archive_spool_bytes", "Bytes in the local spool", registry=r)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -63,6 +63,8 @@ class ListenParams:
     language: str | None = None
     model: str | None = None
     keyterms: tuple[str, ...] = field(default_factory=tuple)
+    archive: bool = True
+    """`archive=false`: the client asks that this session not be archived (if the server allows it)."""
 
     @property
     def output_channels(self) -> int:
@@ -110,7 +112,7 @@ def parse_listen_params(query: Iterable[tuple[str, str]]) -> ListenParams:
         kwargs["sample_rate"] = _int("sample_rate", values["sample_rate"], MIN_RATE, MAX_RATE)
     if "channels" in values:
         kwargs["channels"] = _int("channels", values["channels"], 1, MAX_CHANNELS)
-    for name in ("multichannel", "interim_results", "vad_events"):
+    for name in ("multichannel", "interim_results", "vad_events", "archive"):
         if name in values:
             kwargs[name] = _bool(name, values[name])
     if "endpointing" in values:

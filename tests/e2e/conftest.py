@@ -8,6 +8,7 @@ import pytest
 from tests.live import ServerProcess
 
 TEST_API_KEY = "test-key-0123456789"
+STRICT_MAX_UPLOAD_BYTES = 256 * 1024
 
 
 @pytest.fixture(scope="session")
@@ -22,7 +23,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
 @pytest.fixture(scope="session")
 def strict_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """A second server with authentication, a short idle timeout, room for two
-    sessions, and an archive directory that cannot be written (it is a file)."""
+    sessions, a 256 KiB upload limit, and an archive directory that cannot be
+    written (it is a file)."""
     root = tmp_path_factory.mktemp("strict")
     blocked = root / "archive-is-a-file"
     blocked.write_text("not a directory")
@@ -32,6 +34,7 @@ def strict_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerPr
             "STREAMSCRIBE_API_KEYS": TEST_API_KEY,
             "STREAMSCRIBE_IDLE_TIMEOUT_S": "1.5",
             "STREAMSCRIBE_MAX_SESSIONS": "2",
+            "STREAMSCRIBE_MAX_UPLOAD_BYTES": str(STRICT_MAX_UPLOAD_BYTES),
         },
     ).start()
     yield process

@@ -76,7 +76,13 @@ class WorkerProcess:
     process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> WorkerProcess:
-        env = {**os.environ, "STREAMSCRIBE_LOG_LEVEL": "info", "STREAMSCRIBE_CPU_THREADS": "1", **self.env}
+        env = {
+            **os.environ,
+            "STREAMSCRIBE_LOG_LEVEL": "info",
+            "STREAMSCRIBE_CPU_THREADS": "1",
+            "STREAMSCRIBE_WORKERS": "1",
+            **self.env,
+        }
         command = [sys.executable, "-m", "server.cli", "worker", "--redis-url", self.redis_url]
         if self.worker_id:
             command += ["--worker-id", self.worker_id]
