@@ -14,9 +14,12 @@
 //   CHUNK_MS   frame length, 20-100                 (default 100)
 //   API_KEY    sent as the `token` subprotocol pair
 //   P95_MS     threshold on end-of-turn p95          (default 1500)
+//   SPREAD_S   each stream starts after a random 0..SPREAD_S s, so utterances of
+//              different streams do not all end in the same instant   (default 8)
 import { WebSocket } from 'k6/experimental/websockets';
 import { setInterval, clearInterval, setTimeout, clearTimeout } from 'k6/timers';
 import { Trend, Counter, Rate } from 'k6/metrics';
+import { sleep } from 'k6';
 
 const BASE_URL = __ENV.BASE_URL || 'ws://127.0.0.1:8000';
 const FIXTURE = __ENV.FIXTURE || '.cache/loadtest/speech';
@@ -24,6 +27,7 @@ const CHUNK_MS = Number(__ENV.CHUNK_MS || 100);
 const INTERIM = (__ENV.INTERIM || 'true') === 'true';
 const STREAMS = Number(__ENV.STREAMS || 1);
 const P95_MS = Number(__ENV.P95_MS || 1500);
+const SPREAD_S = Number(__ENV.SPREAD_S || 8);
 
 const audio = open(`${FIXTURE}.raw`, 'b');
 const manifest = JSON.parse(open(`${FIXTURE}.json`));
@@ -76,6 +80,7 @@ function query() {
 }
 
 export default function () {
+  if (SPREAD_S > 0) sleep(Math.random() * SPREAD_S);
   const protocols = __ENV.API_KEY ? ['token', __ENV.API_KEY] : undefined;
   const ws = new WebSocket(`${BASE_URL}/v1/listen?${query()}`, protocols);
   ws.binaryType = 'arraybuffer';

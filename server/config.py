@@ -72,7 +72,8 @@ class Settings(BaseSettings):
     """Comma-separated origins that may use the HTTP API and load the browser client from their pages;
     `*` (the default): any; empty: no CORS headers."""
 
-    endpointing_ms: int = Field(500, ge=10, le=10_000)
+    endpointing_ms: int = Field(400, ge=10, le=10_000)
+    """Chosen by measurement: bench/live_latency.py, README "Performance"."""
     vad_mode: int = Field(3, ge=0, le=3)
     interim_step_s: float = Field(0.5, gt=0)
     preroll_ms: int = Field(250, ge=0, le=1000)

@@ -68,7 +68,7 @@ SegmenterEvent = SpeechStarted | SegmentGrew | SegmentClosed | SegmentDropped
 
 @dataclass(frozen=True, slots=True)
 class SegmenterConfig:
-    endpointing_ms: int | None = 500
+    endpointing_ms: int | None = 400
     """Unvoiced time that ends a segment; None: only max length, Finalize or end of stream."""
     preroll_ms: int = 250
     start_window_ms: int = 300

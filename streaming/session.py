@@ -84,7 +84,7 @@ Action = SendMessage | SubmitJob | RecordAudio | CloseSocket
 
 @dataclass(frozen=True, slots=True)
 class SessionConfig:
-    default_endpointing_ms: int = 500
+    default_endpointing_ms: int = 400
     interim_step_s: float = 0.5
     """New audio an open segment must gain before another interim job."""
     interim_stall_s: float = 10.0

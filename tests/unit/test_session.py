@@ -112,7 +112,8 @@ class Harness:
             params=self.params,
             model=MODEL,
             detector_factory=factory,
-            config=config or SessionConfig(),
+            # The expected segment times in these tests assume a 500 ms endpoint.
+            config=config or SessionConfig(default_endpointing_ms=500),
             reply_to="gateway-7",
             created="2024-05-01T00:00:00Z",
             now=0.0,
