@@ -22,7 +22,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from server.archive import ArchiveOutcome, Recording
+from server.archive import ArchiveOutcome, DisabledArchive, Recording
 from server.gateway import Gateway, ShutdownRequested
 from server.media import AudioDecoder, AudioInfo, MediaError
 from server.sniff import SNIFF_BYTES, Sniffed, sniff
@@ -36,6 +36,9 @@ log = logging.getLogger("streamscribe.pipeline")
 STEP_SAMPLES = 5 * 16_000
 """Audio decoded and segmented per step (per channel)."""
 SUPPORTED = "wav, mp3, m4a, mp4, ogg/opus, webm, flac"
+
+
+_OPTED_OUT = DisabledArchive("not archived: the client asked for archive=false")
 
 
 class UploadError(Exception):
@@ -61,6 +64,8 @@ class UploadOptions:
     filename: str | None = None
     sha256: str | None = None
     session_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    archive: bool = True
+    """False: the client asked for archive=false (and the server allows it)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,7 +202,8 @@ class _Run:
         try:
             state = await gateway.readiness()
             self.limit = min(self.limit, max(2, 2 * state.warm_workers))
-            recording = await gateway.archive.open(self.session_id, self.created, self.decoder.channels)
+            archive = gateway.archive if self.options.archive else _OPTED_OUT
+            recording = await archive.open(self.session_id, self.created, self.decoder.channels)
             try:
                 await self._segment_and_submit(inbox, recording)
                 while self.pending:

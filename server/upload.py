@@ -132,6 +132,8 @@ async def _deepgram(request: Request, gateway: Gateway, request_id: str) -> dict
         params = parse_listen_params(query.multi_items())
     except ProtocolError as error:
         raise UploadError(400, "invalid_query_parameter", error.reason) from None
+    if not params.archive and not gateway.settings.allow_archive_opt_out:
+        raise UploadError(400, "invalid_query_parameter", "archive=false is not allowed on this server", "archive")
     utterances = _bool("utterances", query["utterances"]) if "utterances" in query else False
     utt_split = _float("utt_split", query.get("utt_split", "0.8"), 0.05, 60.0)
     await admission(gateway)
@@ -148,6 +150,7 @@ async def _deepgram(request: Request, gateway: Gateway, request_id: str) -> dict
             endpoint="deepgram",
             sha256=body.sha256,
             session_id=request_id,
+            archive=params.archive,
         )
         try:
             transcript = await transcribe_upload(gateway, prepared, options)

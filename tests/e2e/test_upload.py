@@ -416,3 +416,13 @@ def test_cli_transcribes_a_file_without_a_server(files: dict[str, Path]) -> None
     assert audio.wer(speech_text(), " ".join(cue_text)) <= WER_BOUND
     refused = subprocess.run([*command, str(files["png"])], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
     assert refused.returncode == 2 and "image/png" in refused.stderr and refused.stdout == ""
+
+
+def test_upload_with_archive_false_is_not_stored(server: ServerProcess, files: dict[str, Path]) -> None:
+    response = post_listen(server, files["jfk.wav"].read_bytes(), archive="false")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["metadata"]["archive"]["stored"] is False
+    assert "archive=false" in body["metadata"]["archive"]["error"]
+    assert not list(server.archive_dir.glob(f"recordings/*/*/*/{body['metadata']['request_id']}.*"))
+    assert body["results"]["channels"][0]["alternatives"][0]["transcript"]
