@@ -10,28 +10,17 @@ the spool answers 202 with its transcript and no audio URL yet.
 
 from __future__ import annotations
 
-import hmac
-
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
 
 from server.archive import ArchiveUnavailable, StoredRecording, valid_session_id
 from server.gateway import Gateway
-
-
-def _authorized(request: Request, api_keys: list[str]) -> bool:
-    if not api_keys:
-        return True
-    scheme, _, value = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() not in ("token", "bearer") or not value.strip():
-        return False
-    offered = value.strip().encode()
-    return any(hmac.compare_digest(key.encode(), offered) for key in api_keys)
+from server.upload import authorized
 
 
 async def _find(request: Request) -> StoredRecording | Response:
     gateway: Gateway = request.app.state.gateway
-    if not _authorized(request, gateway.settings.api_keys):
+    if not authorized(request, gateway.settings.api_keys):
         return JSONResponse(
             {"err_code": "INVALID_AUTH", "err_msg": "Invalid credentials: send Authorization: Token KEY"},
             status_code=401,
