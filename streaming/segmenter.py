@@ -136,6 +136,10 @@ class Segmenter:
         """Seconds of audio consumed into whole frames."""
         return self._next_index * self._frame_samples / TARGET_RATE
 
+    def open_duration(self) -> float:
+        """Seconds of audio in the open segment, without joining its frames."""
+        return 0.0 if self._open is None else len(self._open) * self._frame_samples / TARGET_RATE
+
     def open_audio(self) -> Int16Array:
         """Audio of the open segment so far (empty when none is open)."""
         if self._open is None:

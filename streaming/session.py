@@ -366,14 +366,14 @@ class ListenSession:
         if interim.seq != segmenter.open_seq:
             channel.interim = interim = _InterimState(seq=segmenter.open_seq)
         busy = interim.in_flight_revision is not None and now - interim.in_flight_since < self.config.interim_stall_s
-        audio = segmenter.open_audio()
-        grown = len(audio) / 16_000 - interim.submitted_audio_s
-        if busy or grown < self.config.interim_step_s:
+        # Checked on every frame: the segment's audio is joined only when a job goes out.
+        duration = segmenter.open_duration()
+        if busy or duration - interim.submitted_audio_s < self.config.interim_step_s:
             return []
-        job = self._job(channel, interim.seq, JobKind.INTERIM, segmenter.open_start(), audio)
+        job = self._job(channel, interim.seq, JobKind.INTERIM, segmenter.open_start(), segmenter.open_audio())
         interim.in_flight_revision = job.revision
         interim.in_flight_since = now
-        interim.submitted_audio_s = len(audio) / 16_000
+        interim.submitted_audio_s = duration
         return [SubmitJob(job)]
 
     def _on_interim(self, channel: _Channel, result: JobResult, now: float) -> list[Action]:

@@ -287,18 +287,17 @@ def test_client_embedded_in_a_page_of_another_origin(server: ServerProcess, tmp_
 # --------------------------------------------------------------------------- #
 
 
-def test_denied_microphone_is_explained(server: ServerProcess, tmp_path: Path) -> None:
+def alert_run(server: ServerProcess, tmp_path: Path, name: str, **options: object) -> dict[str, Any]:
+    """Open the page against `server` with a second of silence as the microphone and
+    return what its alert says."""
     write_speech_wav(tmp_path / "quiet.wav", audio.silence(1.0))
+    spec = {"scenario": "alert", "name": name, "url": server.http_url + "/", "wav": str(tmp_path / "quiet.wav")}
+    return BrowserRun({**spec, **options}).result()
+
+
+def test_denied_microphone_is_explained(server: ServerProcess, tmp_path: Path) -> None:
     # no --use-fake-ui-for-media-stream: the permission prompt is dismissed, as a user blocking it
-    result = BrowserRun(
-        {
-            "scenario": "alert",
-            "name": "denied",
-            "url": server.http_url + "/",
-            "wav": str(tmp_path / "quiet.wav"),
-            "denyMicrophone": True,
-        }
-    ).result()
+    result = alert_run(server, tmp_path, "denied", denyMicrophone=True)
     assert result["alert"].startswith("Microphone access is blocked."), result["alert"]
     assert "allow the microphone" in result["alert"].lower()
     assert result["status"] == "Error"
@@ -306,41 +305,20 @@ def test_denied_microphone_is_explained(server: ServerProcess, tmp_path: Path) -
 
 
 def test_wrong_api_key_is_explained(strict_server: ServerProcess, tmp_path: Path) -> None:
-    write_speech_wav(tmp_path / "quiet.wav", audio.silence(1.0))
-    result = BrowserRun(
-        {
-            "scenario": "alert",
-            "name": "wrong-key",
-            "url": strict_server.http_url + "/",
-            "wav": str(tmp_path / "quiet.wav"),
-            "apiKey": "not-the-key",
-        }
-    ).result()
+    result = alert_run(strict_server, tmp_path, "wrong-key", apiKey="not-the-key")
     assert result["alert"].startswith("Cannot connect to the caption server."), result["alert"]
     assert "API key" in result["alert"]
     assert result["status"] == "Error"
 
 
 def test_missing_api_key_opens_the_settings(strict_server: ServerProcess, tmp_path: Path) -> None:
-    write_speech_wav(tmp_path / "quiet.wav", audio.silence(1.0))
-    result = BrowserRun(
-        {"scenario": "alert", "name": "no-key", "url": strict_server.http_url + "/", "wav": str(tmp_path / "quiet.wav")}
-    ).result()
+    result = alert_run(strict_server, tmp_path, "no-key")
     assert "If it requires an API key, enter it in Connection settings." in result["alert"], result["alert"]
     assert result["settingsOpen"] is True
 
 
 def test_server_refusal_shows_the_servers_reason(server: ServerProcess, tmp_path: Path) -> None:
-    write_speech_wav(tmp_path / "quiet.wav", audio.silence(1.0))
-    result = BrowserRun(
-        {
-            "scenario": "alert",
-            "name": "refused",
-            "url": server.http_url + "/",
-            "wav": str(tmp_path / "quiet.wav"),
-            "language": "e!",
-        }
-    ).result()
+    result = alert_run(server, tmp_path, "refused", language="e!")
     # the server closes with 1008 and a reason naming the parameter; the page shows both
     assert result["alert"].startswith("The server stopped the captions:"), result["alert"]
     assert "language" in result["alert"] and "(code 1008)" in result["alert"], result["alert"]
