@@ -1,72 +1,125 @@
-"""Does running several segments as one CTranslate2 batch beat running them one by one?
+"""Does decoding several jobs as one CTranslate2 batch beat decoding them one by one?
 
-    .venv/bin/python -m bench.batching [--segments 4] [--threads 2] [--repeat 3]
+    .venv/bin/python -m bench.batching [--jobs 16] [--repeat 3]
 
-Takes real-speech segments (the LibriVox clips), computes Whisper features
-once, and times the decoder step (`generate`, beam 5 and greedy) on a batch of
-N segments against N calls of batch 1, on the same model and threads. Prints
-audio seconds per wall second for each and the speed-up of batching.
+A burst of real-speech jobs (the LibriVox clips, repeated) is queued at once,
+as when many streams end a turn together. Worker threads take jobs from the
+queue, one at a time or up to `batch` at a time, and run the real transcriber
+(`FasterWhisperTranscriber.transcribe` / `transcribe_batch`: encoder, decoder,
+word alignment, hallucination filter, temperature fallback). Prints audio
+seconds per wall second and the per-job completion time (queue wait included)
+for each layout of the machine's cores, for finals (beam 5) and interims
+(greedy).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import threading
 import time
+from collections import deque
+from dataclasses import dataclass
 
 import numpy as np
 
+from server.config import Settings
 from server.models import resolve_model
+from server.whisper import FasterWhisperTranscriber
+from streaming.codecs import Int16Array
+from streaming.transcript import JobKind, TranscribeOptions
 from tests import audio
+
+
+@dataclass(frozen=True)
+class Layout:
+    workers: int
+    threads_per_worker: int
+    batch: int
+
+    @property
+    def label(self) -> str:
+        return f"{self.workers} worker(s) x {self.threads_per_worker} thread(s), batch {self.batch}"
+
+
+def run_burst(
+    transcriber: FasterWhisperTranscriber, layout: Layout, jobs: list[Int16Array], kind: JobKind
+) -> dict[str, float]:
+    pending = deque(enumerate(jobs))
+    lock = threading.Lock()
+    done_at = [0.0] * len(jobs)
+    options = TranscribeOptions()
+    started = time.perf_counter()
+
+    def worker() -> None:
+        while True:
+            with lock:
+                taken = [pending.popleft() for _ in range(min(layout.batch, len(pending)))]
+            if not taken:
+                return
+            transcriber.transcribe_batch([clip for _, clip in taken], options, kind)
+            finished = time.perf_counter() - started
+            for index, _ in taken:
+                done_at[index] = finished
+
+    threads = [threading.Thread(target=worker) for _ in range(layout.workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    wall = time.perf_counter() - started
+    seconds = sum(len(clip) for clip in jobs) / 16_000
+    return {
+        "wall_s": wall,
+        "audio_s_per_s": seconds / wall,
+        "job_done_p50_s": float(np.percentile(done_at, 50)),
+        "job_done_p95_s": float(np.percentile(done_at, 95)),
+    }
 
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--segments", type=int, default=4)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--jobs", type=int, default=16)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--model", default="tiny.en")
+    parser.add_argument("--json", help="write the figures here as well")
     args = parser.parse_args()
 
-    from faster_whisper import WhisperModel
-
-    from server.config import Settings
-
-    model_dir = resolve_model(args.model, Settings().model_cache_dir).path
-    whisper = WhisperModel(str(model_dir), device="cpu", compute_type="int8", cpu_threads=args.threads)
-    clips = (audio.librivox_clips() * 4)[: args.segments]
-    seconds = sum(c.duration for c in clips)
-    features = [
-        whisper.feature_extractor(c.audio.astype(np.float32) / 32768.0)[:, : whisper.feature_extractor.nb_max_frames]
-        for c in clips
+    cores = os.cpu_count() or 2
+    model = resolve_model(args.model, Settings().model_cache_dir)
+    clips = audio.librivox_clips()
+    jobs = [clips[i % len(clips)].audio for i in range(args.jobs)]
+    layouts = [
+        Layout(cores, 1, 1),
+        Layout(cores, 1, 2),
+        Layout(cores, 1, 4),
+        Layout(1, cores, 1),
+        Layout(1, cores, 4),
+        Layout(1, cores, 8),
     ]
-    padded = np.stack(
-        [np.pad(f, ((0, 0), (0, whisper.feature_extractor.nb_max_frames - f.shape[1]))) for f in features]
-    ).astype(np.float32)
-    import ctranslate2
-
-    tokenizer_prompt = [whisper.hf_tokenizer.token_to_id(t) for t in ("<|startoftranscript|>", "<|notimestamps|>")]
-    prompt = [tid for tid in tokenizer_prompt if tid is not None]
-
-    def run(batch: np.ndarray, beam: int) -> None:
-        encoded = whisper.model.encode(ctranslate2.StorageView.from_array(batch))
-        whisper.model.generate(encoded, [prompt] * batch.shape[0], beam_size=beam, max_length=224)
-
-    print(f"{args.segments} segments, {seconds:.1f} s of speech, {args.threads} threads, tiny.en int8")
-    print("| beam | one by one, audio s / s | one batch, audio s / s | speed-up |")
-    print("|---|---|---|---|")
-    for beam in (1, 5):
-        run(padded[:1], beam)  # warm-up
-        single, batched = [], []
-        for _ in range(args.repeat):
-            started = time.perf_counter()
-            for i in range(len(clips)):
-                run(padded[i : i + 1], beam)
-            single.append(time.perf_counter() - started)
-            started = time.perf_counter()
-            run(padded, beam)
-            batched.append(time.perf_counter() - started)
-        one, many = float(np.median(single)), float(np.median(batched))
-        print(f"| {beam} | {seconds / one:.1f} | {seconds / many:.1f} | {one / many:.2f}x |")
+    print(f"{args.jobs} jobs, {sum(len(j) for j in jobs) / 16_000:.0f} s of speech, {cores} cores, {args.model} int8")
+    print("| kind | layout | audio s / s | job done p50 | job done p95 |")
+    print("|---|---|---|---|---|")
+    figures = []
+    transcribers: dict[tuple[int, int], FasterWhisperTranscriber] = {}
+    for kind in (JobKind.FINAL, JobKind.INTERIM):
+        for layout in layouts:
+            shape = (layout.workers, layout.threads_per_worker)
+            if shape not in transcribers:
+                transcribers[shape] = FasterWhisperTranscriber(model, cpu_threads=shape[1], workers=shape[0])
+                transcribers[shape].warm_up()
+            runs = [run_burst(transcribers[shape], layout, jobs, kind) for _ in range(args.repeat)]
+            median = {key: float(np.median([run[key] for run in runs])) for key in runs[0]}
+            figures.append({"kind": kind.value, "layout": layout.label, **median})
+            print(
+                f"| {kind.value} | {layout.label} | {median['audio_s_per_s']:.1f} | "
+                f"{median['job_done_p50_s']:.2f} s | {median['job_done_p95_s']:.2f} s |",
+                flush=True,
+            )
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as out:
+            json.dump({"jobs": args.jobs, "cores": cores, "model": args.model, "figures": figures}, out, indent=2)
     return 0
 
 

@@ -75,7 +75,11 @@ def embedded_runtime(settings: Settings, transcriber_factory: Callable[[], Trans
     metrics = Metrics()
     queue = MemoryJobQueue()
     pool = WorkerPool(
-        queue, transcriber_factory or default_transcriber_factory(settings, model), settings.workers, metrics
+        queue,
+        transcriber_factory or default_transcriber_factory(settings, model),
+        settings.workers,
+        metrics,
+        settings.max_batch,
     )
 
     async def readiness() -> Readiness:

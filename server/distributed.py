@@ -42,7 +42,7 @@ def redis_gateway_runtime(
     if with_workers:
         worker_queue = RedisWorkerQueue(redis, settings.worker_id or new_id("w"), settings.claim_idle_s)
         factory = transcriber_factory or default_transcriber_factory(settings, model)
-        pool = WorkerPool(worker_queue, factory, settings.workers, metrics)
+        pool = WorkerPool(worker_queue, factory, settings.workers, metrics, settings.max_batch)
 
     async def readiness() -> Readiness:
         try:
@@ -87,7 +87,9 @@ async def run_worker(settings: Settings) -> int:
     redis = connect(settings.redis_url)
     queue = RedisWorkerQueue(redis, worker_id, settings.claim_idle_s)
     metrics = Metrics()
-    pool = WorkerPool(queue, default_transcriber_factory(settings, model), settings.workers, metrics)
+    pool = WorkerPool(
+        queue, default_transcriber_factory(settings, model), settings.workers, metrics, settings.max_batch
+    )
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

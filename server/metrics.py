@@ -37,6 +37,12 @@ class Metrics:
         self.whisper_seconds = Histogram(
             "streamscribe_whisper_seconds", "Whisper call time", ["kind"], buckets=LATENCY_BUCKETS, registry=r
         )
+        self.batch_size = Histogram(
+            "streamscribe_batch_jobs",
+            "Jobs decoded together in one Whisper call",
+            buckets=(1, 2, 3, 4, 6, 8, 16),
+            registry=r,
+        )
         self.end_of_turn = Histogram(
             "streamscribe_end_of_turn_seconds",
             "Segment closed to its final result sent",

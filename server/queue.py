@@ -64,6 +64,7 @@ class MemoryJobQueue:
         self._results: asyncio.Queue[JobResult] = asyncio.Queue()
         self._available = asyncio.Condition()
         self._running = 0
+        self._idle_takers = 0
 
     async def submit(self, job: Job) -> None:
         async with self._available:
@@ -77,11 +78,18 @@ class MemoryJobQueue:
             self._available.notify()
 
     async def take(self, max_jobs: int) -> list[TakenJob]:
+        """Up to `max_jobs`, but no more than this taker's fair share of what waits:
+        an idle worker beside this one gets its job rather than this one a bigger batch."""
         async with self._available:
-            await self._available.wait_for(lambda: bool(self._finals or self._interims))
+            self._idle_takers += 1
+            try:
+                await self._available.wait_for(lambda: bool(self._finals or self._interims))
+                share = -(-(len(self._finals) + len(self._interims)) // self._idle_takers)
+            finally:
+                self._idle_takers -= 1
             taken: list[TakenJob] = []
             now = time.monotonic()
-            while len(taken) < max_jobs and (self._finals or self._interims):
+            while len(taken) < min(max_jobs, share) and (self._finals or self._interims):
                 job, queued_at = self._finals.popleft() if self._finals else self._interims.popitem(last=False)[1]
                 taken.append(TakenJob(job, now - queued_at))
             self._running += len(taken)

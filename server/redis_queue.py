@@ -253,7 +253,7 @@ class RedisWorkerQueue:
         self._groups_ready = True
 
     async def take(self, max_jobs: int) -> list[TakenJob]:
-        """Up to `max_jobs` jobs, finals first; returns [] after about a second with none,
+        """Up to `max_jobs` jobs of each kind, finals first; returns [] after about a second with none,
         or after one backoff step while Redis is away (so a stopping worker can stop)."""
         while True:
             try:
@@ -288,8 +288,10 @@ class RedisWorkerQueue:
         for stream, entries in response or []:
             for entry_id, fields in entries:
                 taken.append(self._taken(stream.decode(), entry_id.decode(), fields))
+        # Every entry read is now pending on this consumer, so all of them are returned
+        # (up to `count` per stream): one dropped here would wait for XAUTOCLAIM.
         taken.sort(key=lambda t: t.job.kind is not JobKind.FINAL)
-        return taken[:count] if taken else []
+        return taken
 
     def _taken(self, stream: str, entry_id: str, fields: Fields) -> TakenJob:
         job, enqueued_at = decode_job(fields)

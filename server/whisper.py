@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import re
 import time
+from bisect import bisect_right
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
 
 from server.models import ResolvedModel
 from streaming.codecs import Int16Array
+from streaming.resample import TARGET_RATE as SAMPLE_RATE
 from streaming.transcript import JobKind, TranscribeOptions, Word
 
 # Whisper's stock phrases on silence and noise: dropped when the model itself
@@ -86,26 +90,93 @@ class FasterWhisperTranscriber:
         self.transcribe(noise, TranscribeOptions(), JobKind.FINAL)
         return time.perf_counter() - started
 
+    def _language(self, options: TranscribeOptions) -> str | None:
+        return options.language if self.model.multilingual else "en"
+
+    def _beam(self, kind: JobKind) -> int:
+        return self.decode.final_beam_size if kind is JobKind.FINAL else self.decode.interim_beam_size
+
+    @staticmethod
+    def _hotwords(options: TranscribeOptions) -> str | None:
+        return ", ".join(options.hotwords) if options.hotwords and not options.prompt else None
+
     def transcribe(self, audio: Int16Array, options: TranscribeOptions, kind: JobKind) -> list[Word]:
         """Words of `audio` with times relative to its first sample."""
         samples = audio.astype(np.float32) / 32768.0
-        language = options.language if self.model.multilingual else "en"
-        beam = self.decode.final_beam_size if kind is JobKind.FINAL else self.decode.interim_beam_size
         segments, _info = self._whisper.transcribe(
             samples,
-            language=language,
-            beam_size=beam,
+            language=self._language(options),
+            beam_size=self._beam(kind),
             best_of=1,
             temperature=0.0 if kind is JobKind.INTERIM else (0.0, 0.2, 0.4),
             word_timestamps=True,
             condition_on_previous_text=False,
             vad_filter=False,
             initial_prompt=options.prompt,
-            hotwords=", ".join(options.hotwords) if options.hotwords and not options.prompt else None,
+            hotwords=self._hotwords(options),
             no_speech_threshold=self.decode.no_speech_threshold,
             log_prob_threshold=self.decode.log_prob_threshold,
             compression_ratio_threshold=self.decode.compression_ratio_threshold,
         )
+        return self._words(segments)
+
+    def transcribe_batch(
+        self, audios: Sequence[Int16Array], options: TranscribeOptions, kind: JobKind
+    ) -> list[list[Word]]:
+        """Words of each clip, decoded as one CTranslate2 batch (encoder, decoder and word alignment).
+
+        Each clip must fit Whisper's 30 s window. A clip whose batched decode
+        fails Whisper's own quality checks is decoded again alone, so it gets the
+        temperature fallback that `transcribe` has.
+        """
+        if len(audios) <= 1:
+            return [self.transcribe(audio, options, kind) for audio in audios]
+        from faster_whisper import BatchedInferencePipeline
+
+        starts = np.cumsum([0] + [len(audio) for audio in audios])
+        samples = np.concatenate(audios).astype(np.float32) / 32768.0
+        clips = [{"start": float(a) / SAMPLE_RATE, "end": float(b) / SAMPLE_RATE} for a, b in pairwise(starts)]
+        segments, _info = BatchedInferencePipeline(self._whisper).transcribe(
+            samples,
+            language=self._language(options),
+            beam_size=self._beam(kind),
+            best_of=1,
+            temperature=0.0,
+            word_timestamps=True,
+            condition_on_previous_text=False,
+            vad_filter=False,
+            clip_timestamps=clips,
+            batch_size=len(audios),
+            initial_prompt=options.prompt,
+            hotwords=self._hotwords(options),
+            no_speech_threshold=self.decode.no_speech_threshold,
+            log_prob_threshold=self.decode.log_prob_threshold,
+            compression_ratio_threshold=self.decode.compression_ratio_threshold,
+        )
+        per_clip: list[list[Any]] = [[] for _ in audios]
+        start_seconds = [float(a) / SAMPLE_RATE for a in starts[:-1]]
+        for segment in segments:
+            # A segment starts at or after its clip's start; the half-frame margin absorbs rounding.
+            per_clip[bisect_right(start_seconds, segment.start + 0.005) - 1].append(segment)
+        results: list[list[Word]] = []
+        for audio, offset, clip_segments in zip(audios, start_seconds, per_clip, strict=True):
+            if any(self._needs_fallback(segment) for segment in clip_segments):
+                results.append(self.transcribe(audio, options, kind))
+                continue
+            words = self._words(clip_segments)
+            results.append(
+                [Word(w.text, max(0.0, w.start - offset), max(0.0, w.end - offset), w.confidence) for w in words]
+            )
+        return results
+
+    def _needs_fallback(self, segment: Any) -> bool:
+        """Whisper's rule for decoding again at a higher temperature."""
+        if segment.compression_ratio > self.decode.compression_ratio_threshold:
+            return True
+        silent = segment.no_speech_prob > self.decode.no_speech_threshold
+        return bool(segment.avg_logprob < self.decode.log_prob_threshold and not silent)
+
+    def _words(self, segments: Iterable[Any]) -> list[Word]:
         words: list[Word] = []
         for segment in segments:
             if is_hallucination(segment, self.decode):

@@ -11,7 +11,7 @@ import threading
 import time
 import tracemalloc
 import wave
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,6 +49,11 @@ class FakeTranscriber:
         if self.fail:
             raise RuntimeError("model exploded")
         return [Word(f"word{index}.", 0.1, 0.5, 0.9)]
+
+    def transcribe_batch(
+        self, audios: Sequence[Int16Array], options: TranscribeOptions, kind: JobKind
+    ) -> list[list[Word]]:
+        return [self.transcribe(samples, options, kind) for samples in audios]
 
 
 @pytest.fixture(scope="module")

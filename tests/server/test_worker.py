@@ -1,0 +1,121 @@
+"""Worker loops take several jobs at once and decode compatible ones as one batch."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pytest
+
+from server.queue import MemoryJobQueue, TakenJob
+from server.worker import WorkerPool, batches
+from streaming.codecs import Int16Array
+from streaming.transcript import Job, JobKind, JobResult, TranscribeOptions, Word
+
+
+def job(session: str, kind: JobKind = JobKind.FINAL, *, start: float = 0.0, language: str | None = None) -> Job:
+    return Job(
+        session_id=session,
+        channel=0,
+        seq=1,
+        kind=kind,
+        revision=1,
+        start=start,
+        audio=np.full(1600, len(session), dtype=np.int16),
+        options=TranscribeOptions(language=language),
+    )
+
+
+def taken(*jobs: Job) -> list[TakenJob]:
+    return [TakenJob(j, 0.0) for j in jobs]
+
+
+def sessions(groups: list[list[TakenJob]]) -> list[list[str]]:
+    return [[t.job.session_id for t in group] for group in groups]
+
+
+def test_batches_group_by_kind_and_options_finals_first() -> None:
+    jobs = taken(
+        job("i1", JobKind.INTERIM),
+        job("f1"),
+        job("de", language="de"),
+        job("f2"),
+        job("i2", JobKind.INTERIM),
+        job("f3"),
+    )
+    assert sessions(batches(jobs, 2)) == [["f1", "f2"], ["f3"], ["de"], ["i1", "i2"]]
+    assert sessions(batches(jobs, 1)) == [["f1"], ["f2"], ["f3"], ["de"], ["i1"], ["i2"]]
+
+
+@dataclass
+class GatedTranscriber:
+    """Holds its first call until released, so jobs pile up behind it; records each call's size."""
+
+    fail_batches: bool = False
+    release: threading.Event = field(default_factory=threading.Event)
+    sizes: list[int] = field(default_factory=list)
+
+    def warm_up(self) -> float:
+        return 0.0
+
+    def transcribe(self, audio: Int16Array, options: TranscribeOptions, kind: JobKind) -> list[Word]:
+        self.release.wait(5)
+        self.sizes.append(1)
+        return [Word(f"w{int(audio[0])}", 0.5, 0.75, 0.9)]
+
+    def transcribe_batch(
+        self, audios: Sequence[Int16Array], options: TranscribeOptions, kind: JobKind
+    ) -> list[list[Word]]:
+        if self.fail_batches:
+            raise RuntimeError("batch exploded")
+        self.sizes.append(len(audios))
+        return [[Word(f"w{int(a[0])}", 0.5, 0.75, 0.9)] for a in audios]
+
+
+async def results_of(queue: MemoryJobQueue, count: int) -> dict[str, JobResult]:
+    stream = queue.results()
+    received = [await asyncio.wait_for(anext(stream), 5) for _ in range(count)]
+    return {r.session_id: r for r in received}
+
+
+@pytest.mark.parametrize("fail_batches", [False, True])
+async def test_backlog_is_decoded_in_batches_and_every_job_answered(fail_batches: bool) -> None:
+    queue = MemoryJobQueue()
+    transcriber = GatedTranscriber(fail_batches=fail_batches)
+    pool = WorkerPool(queue, lambda: transcriber, count=1, max_batch=3)
+    await pool.start()
+    try:
+        names = ["a", "bb", "ccc", "dddd"]
+        for index, name in enumerate(names):
+            await queue.submit(job(name, start=10.0 * index))
+            await asyncio.sleep(0.05)  # the first is taken alone and held; the rest wait
+        transcriber.release.set()
+        results = await results_of(queue, len(names))
+    finally:
+        await pool.stop()
+    # Word times move onto each job's own stream clock, batch or not.
+    for index, name in enumerate(names):
+        (word,) = results[name].words
+        assert (word.text, word.start, word.end) == (f"w{len(name)}", 10.0 * index + 0.5, 10.0 * index + 0.75)
+        assert results[name].error is None
+    # A failed batch is retried job by job instead of failing three sessions.
+    assert transcriber.sizes == ([1, 1, 1, 1] if fail_batches else [1, 3])
+
+
+async def test_idle_workers_share_the_queue_before_anyone_batches() -> None:
+    queue = MemoryJobQueue()
+    first = asyncio.create_task(queue.take(4))
+    second = asyncio.create_task(queue.take(4))
+    await asyncio.sleep(0.01)
+    await queue.submit(job("a"))
+    await queue.submit(job("b"))
+    await asyncio.sleep(0.01)
+    got = [len(await asyncio.wait_for(task, 1)) for task in (first, second)]
+    assert sorted(got) == [1, 1]
+    # One taker alone with a backlog takes a batch.
+    for name in ("c", "d", "e"):
+        await queue.submit(job(name))
+    assert len(await queue.take(4)) == 3
