@@ -13,7 +13,10 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY streaming ./streaming
 COPY server ./server
-RUN pip install ".[worker]"
+# The browser client is served from the checkout's client-js/ (its single source), so
+# the package is installed in place rather than copied into site-packages.
+COPY client-js ./client-js
+RUN pip install -e ".[worker]"
 
 RUN useradd --create-home --uid 10001 streamscribe && mkdir -p /data && chown streamscribe /data
 USER streamscribe

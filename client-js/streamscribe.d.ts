@@ -1,4 +1,6 @@
-// Types for streamscribe.js (the browser client) and pcm.js (PCM helpers).
+// Types for streamscribe.js, the browser client's entry point: what it exports
+// (re-exported from client.js, errors.js, protocol.js and transcript.js).
+// pcm.js (PCM helpers) has its own, pcm.d.ts.
 
 export type ClientState = 'idle' | 'starting' | 'connecting' | 'live' | 'reconnecting' | 'stopping' | 'closed';
 

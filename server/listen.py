@@ -18,15 +18,9 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from server.archive import ArchiveOutcome, DisabledArchive, Recording
 from server.gateway import Gateway, ShutdownRequested
+from streaming.actions import Action, CloseSocket, RecordAudio, SendMessage, SubmitJob
 from streaming.protocol import CloseCode, ListenParams, ProtocolError, parse_listen_params
-from streaming.session import (
-    Action,
-    CloseSocket,
-    ListenSession,
-    RecordAudio,
-    SendMessage,
-    SubmitJob,
-)
+from streaming.session import ListenSession
 from streaming.transcript import JobKind, JobResult
 from streaming.vad import WebRtcVoiceDetector
 

@@ -2,9 +2,12 @@
 
 The shell feeds it what the socket received (bytes, text), what the workers
 answered (job results) and the passing of time (`tick`); it answers with
-actions: messages to send, jobs to submit, audio to archive, and when to close.
+actions (streaming.actions): messages to send, jobs to submit, audio to
+archive, and when to close. Per-channel work (segments, interims, ordered
+finals, UtteranceEnd) lives in streaming.channel; this module decodes the
+audio, parses control messages and runs the session's lifecycle.
 
-Guarantees kept here, whatever order results arrive in:
+Guarantees kept here and in streaming.channel, whatever order results arrive in:
 - finals of a channel are sent in segment order, each segment's final once;
 - an interim never follows the final of its segment, nor an interim newer
   than itself;
@@ -17,12 +20,14 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import Enum, auto
 from typing import Any
 
 import numpy as np
 
+from streaming.actions import Action, CloseSocket, RecordAudio, SendMessage, SubmitJob
+from streaming.channel import LiveChannel, SessionContext
 from streaming.codecs import FrameDecoder, Int16Array, downmix, split_channels
 from streaming.protocol import (
     CloseCode,
@@ -35,51 +40,24 @@ from streaming.protocol import (
     UnknownControl,
     error_message,
     parse_control,
-    results_message,
-    speech_started_message,
-    utterance_end_message,
 )
 from streaming.resample import StreamResampler
-from streaming.segmenter import (
-    CloseReason,
-    SegmentClosed,
-    SegmentDropped,
-    Segmenter,
-    SegmenterConfig,
-    SegmenterEvent,
-    SpeechStarted,
-)
-from streaming.stabilizer import LocalAgreement
-from streaming.transcript import Job, JobKind, JobResult, TranscribeOptions, Word
+from streaming.segmenter import Segmenter, SegmenterConfig
+from streaming.transcript import JobKind, JobResult, TranscribeOptions
 from streaming.vad import VoiceDetector
 
-# -- actions -----------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class SendMessage:
-    payload: dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class SubmitJob:
-    job: Job
-
-
-@dataclass(frozen=True, slots=True)
-class RecordAudio:
-    """16 kHz audio of every output channel, shape (samples, channels)."""
-
-    samples: Int16Array = field(repr=False)
-
-
-@dataclass(frozen=True, slots=True)
-class CloseSocket:
-    code: int
-    reason: str
-
-
-Action = SendMessage | SubmitJob | RecordAudio | CloseSocket
+# The action types live in streaming.actions; re-exported so that code written
+# against this module's older layout keeps importing them from here.
+__all__ = [
+    "Action",
+    "CloseSocket",
+    "ListenSession",
+    "RecordAudio",
+    "SendMessage",
+    "SessionConfig",
+    "State",
+    "SubmitJob",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,43 +93,6 @@ class State(Enum):
     CLOSED = auto()
 
 
-@dataclass(slots=True)
-class _FinalSlot:
-    start: float
-    end: float
-    reason: CloseReason
-    done: bool = False
-    words: tuple[Word, ...] = ()
-    error: str | None = None
-
-
-@dataclass(slots=True)
-class _InterimState:
-    seq: int = 0
-    submitted_audio_s: float = 0.0
-    in_flight_revision: int | None = None
-    in_flight_since: float = 0.0
-    shown_revision: int = -1
-    stabilizer: LocalAgreement = field(default_factory=LocalAgreement)
-
-
-@dataclass(slots=True)
-class _Channel:
-    index: int
-    resampler: StreamResampler
-    segmenter: Segmenter
-    interim: _InterimState = field(default_factory=_InterimState)
-    slots: dict[int, _FinalSlot] = field(default_factory=dict)
-    next_release: int = 1
-    finalize_markers: list[int] = field(default_factory=list)
-    last_word_end: float = 0.0
-    utterance_open: bool = False
-
-    @property
-    def finals_pending(self) -> bool:
-        return bool(self.slots) or self.segmenter.is_open
-
-
 class ListenSession:
     """Protocol state of one live stream."""
 
@@ -174,18 +115,25 @@ class ListenSession:
         self.reply_to = reply_to
         self.created = created
         self.state = State.ACTIVE
-        self.finals: list[dict[str, Any]] = []
-        self.errors: list[str] = []
         self._decoder = FrameDecoder(params.encoding, params.channels)
+        self._context = SessionContext(
+            session_id=session_id,
+            params=params,
+            model=model,
+            options=TranscribeOptions(language=params.language, hotwords=params.keyterms, model=params.model),
+            reply_to=reply_to,
+            interim_step_s=config.interim_step_s,
+            interim_stall_s=config.interim_stall_s,
+        )
         segmenter_config = config.segmenter_config(params)
         self._channels = [
-            _Channel(i, StreamResampler(params.sample_rate), Segmenter(detector_factory(), segmenter_config))
+            LiveChannel(
+                i, StreamResampler(params.sample_rate), Segmenter(detector_factory(), segmenter_config), self._context
+            )
             for i in range(params.output_channels)
         ]
-        self._options = TranscribeOptions(language=params.language, hotwords=params.keyterms, model=params.model)
         self._sha256 = hashlib.sha256()
         self._input_samples = 0
-        self._revision = 0
         self._last_activity = now
         self._drain_started = 0.0
         self._close_code: int = CloseCode.NORMAL
@@ -196,6 +144,16 @@ class ListenSession:
     def audio_seconds(self) -> float:
         """Audio received, on the stream's own clock."""
         return self._input_samples / self.params.sample_rate
+
+    @property
+    def finals(self) -> list[dict[str, Any]]:
+        """Every final results message sent, in the order sent."""
+        return self._context.finals
+
+    @property
+    def errors(self) -> list[str]:
+        """Every error reported to the client, in the order reported."""
+        return self._context.errors
 
     @property
     def closed(self) -> bool:
@@ -276,13 +234,9 @@ class ListenSession:
             return []
         channel = self._channels[result.channel]
         if result.kind is JobKind.INTERIM:
-            return self._on_interim(channel, result, now)
-        slot = channel.slots.get(result.seq)
-        if slot is None or slot.done:
+            return channel.on_interim(result, now, active=self._active)
+        if not channel.record_final(result):
             return []  # a redelivered final: already handled
-        slot.done = True
-        slot.words = result.words
-        slot.error = result.error
         return self._release(channel, now)
 
     def tick(self, now: float) -> list[Action]:
@@ -293,7 +247,7 @@ class ListenSession:
                 now,
             )
         if self.state is State.DRAINING and now - self._drain_started >= self.config.drain_timeout_s:
-            missing = sum(len(ch.slots) for ch in self._channels)
+            missing = sum(ch.unreleased_finals for ch in self._channels)
             description = f"{missing} final result(s) were not produced within {self.config.drain_timeout_s:g} s"
             self.errors.append(description)
             if self._close_code == CloseCode.NORMAL:
@@ -313,178 +267,29 @@ class ListenSession:
         return self._begin_drain(CloseCode.GOING_AWAY, "client disconnected", now)
 
     # -- internals ---------------------------------------------------------
+    @property
+    def _active(self) -> bool:
+        return self.state is State.ACTIVE
+
     def _feed(self, blocks: list[Int16Array], now: float) -> list[Action]:
         actions: list[Action] = [RecordAudio(np.stack(blocks, axis=1))] if len(blocks[0]) else []
         for channel, block in zip(self._channels, blocks, strict=True):
-            actions.extend(self._on_segmenter_events(channel, channel.segmenter.feed(block), now))
-            actions.extend(self._maybe_interim(channel, now))
-            actions.extend(self._maybe_utterance_end(channel))
+            actions.extend(channel.feed(block, now, active=self._active))
         return actions
 
-    def _on_segmenter_events(self, channel: _Channel, events: list[SegmenterEvent], now: float) -> list[Action]:
-        actions: list[Action] = []
-        for event in events:
-            if isinstance(event, SpeechStarted):
-                if self.params.vad_events:
-                    actions.append(SendMessage(speech_started_message(channel.index, self._n_out, event.timestamp)))
-            elif isinstance(event, SegmentClosed):
-                channel.slots[event.seq] = _FinalSlot(event.start, event.end, event.reason)
-                actions.append(SubmitJob(self._job(channel, event.seq, JobKind.FINAL, event.start, event.audio)))
-                self._reset_interim(channel)
-            elif isinstance(event, SegmentDropped):
-                channel.slots[event.seq] = _FinalSlot(event.start, event.end, event.reason, done=True)
-                self._reset_interim(channel)
-                actions.extend(self._release(channel, now))
-        return actions
-
-    @property
-    def _n_out(self) -> int:
-        return self.params.output_channels
-
-    def _job(self, channel: _Channel, seq: int, kind: JobKind, start: float, audio: Int16Array) -> Job:
-        self._revision += 1
-        return Job(
-            session_id=self.session_id,
-            channel=channel.index,
-            seq=seq,
-            kind=kind,
-            revision=self._revision,
-            start=start,
-            audio=audio,
-            options=self._options,
-            reply_to=self.reply_to,
-        )
-
-    def _reset_interim(self, channel: _Channel) -> None:
-        channel.interim = _InterimState()
-
-    def _maybe_interim(self, channel: _Channel, now: float) -> list[Action]:
-        segmenter = channel.segmenter
-        if not self.params.interim_results or self.state is not State.ACTIVE or segmenter.open_seq is None:
-            return []
-        interim = channel.interim
-        if interim.seq != segmenter.open_seq:
-            channel.interim = interim = _InterimState(seq=segmenter.open_seq)
-        busy = interim.in_flight_revision is not None and now - interim.in_flight_since < self.config.interim_stall_s
-        # Checked on every frame: the segment's audio is joined only when a job goes out.
-        duration = segmenter.open_duration()
-        if busy or duration - interim.submitted_audio_s < self.config.interim_step_s:
-            return []
-        job = self._job(channel, interim.seq, JobKind.INTERIM, segmenter.open_start(), segmenter.open_audio())
-        interim.in_flight_revision = job.revision
-        interim.in_flight_since = now
-        interim.submitted_audio_s = duration
-        return [SubmitJob(job)]
-
-    def _on_interim(self, channel: _Channel, result: JobResult, now: float) -> list[Action]:
-        interim = channel.interim
-        if result.seq != interim.seq or channel.segmenter.open_seq != result.seq:
-            return []  # its segment is closed: the final speaks for it
-        if interim.in_flight_revision == result.revision:
-            interim.in_flight_revision = None
-        actions: list[Action] = []
-        # An empty first interim says nothing; an empty later one clears what was shown.
-        nothing_to_say = not result.words and interim.shown_revision < 0
-        fresh = result.revision > interim.shown_revision and result.error is None and not nothing_to_say
-        if fresh and self.state is State.ACTIVE:
-            interim.shown_revision = result.revision
-            stable = interim.stabilizer.update([w.text for w in result.words])
-            words = [
-                Word(text, result.words[i].start, result.words[i].end, result.words[i].confidence)
-                for i, text in enumerate(stable.words)
-                if i < len(result.words)
-            ]
-            start = channel.segmenter.open_start()
-            actions.append(
-                SendMessage(
-                    results_message(
-                        request_id=self.session_id,
-                        model=self.model,
-                        channel=channel.index,
-                        channels=self._n_out,
-                        start=start,
-                        duration=interim.submitted_audio_s,
-                        words=words,
-                        is_final=False,
-                        speech_final=False,
-                        from_finalize=False,
-                    )
-                )
-            )
-        actions.extend(self._maybe_interim(channel, now))
-        return actions
-
-    def _release(self, channel: _Channel, now: float) -> list[Action]:
-        """Send the finals that are done, in segment order."""
-        actions: list[Action] = []
-        while (slot := channel.slots.get(channel.next_release)) is not None and slot.done:
-            del channel.slots[channel.next_release]
-            from_finalize = slot.reason is CloseReason.FINALIZE
-            if slot.error is not None:
-                self.errors.append(slot.error)
-                actions.append(SendMessage(error_message(slot.error, "TRANSCRIPTION_FAILED")))
-            if slot.words or from_finalize:
-                actions.append(self._final(channel, slot.start, slot.end - slot.start, slot.words, slot.reason))
-            if slot.words:
-                channel.last_word_end = slot.words[-1].end
-                channel.utterance_open = True
-            channel.next_release += 1
-        actions.extend(self._release_finalize_markers(channel))
-        actions.extend(self._maybe_utterance_end(channel))
+    def _release(self, channel: LiveChannel, now: float) -> list[Action]:
+        """Send the channel's finals that are done; a draining session
+        finishes once no channel has a final to come."""
+        actions = channel.release(active=self._active)
         if self.state is State.DRAINING and not any(ch.finals_pending for ch in self._channels):
             actions.extend(self._finish(now))
         return actions
 
-    def _final(
-        self, channel: _Channel, start: float, duration: float, words: tuple[Word, ...], reason: CloseReason
-    ) -> SendMessage:
-        message = results_message(
-            request_id=self.session_id,
-            model=self.model,
-            channel=channel.index,
-            channels=self._n_out,
-            start=start,
-            duration=duration,
-            words=words,
-            is_final=True,
-            speech_final=reason is CloseReason.ENDPOINT,
-            from_finalize=reason is CloseReason.FINALIZE,
-        )
-        self.finals.append(message)
-        return SendMessage(message)
-
-    def _release_finalize_markers(self, channel: _Channel) -> list[Action]:
-        actions: list[Action] = []
-        while channel.finalize_markers and channel.finalize_markers[0] < channel.next_release:
-            channel.finalize_markers.pop(0)
-            clock = channel.segmenter.clock
-            actions.append(self._final(channel, clock, 0.0, (), CloseReason.FINALIZE))
-        return actions
-
-    def _maybe_utterance_end(self, channel: _Channel) -> list[Action]:
-        gap_ms = self.params.utterance_end_ms
-        if gap_ms is None or not channel.utterance_open or channel.finals_pending:
-            return []
-        if channel.segmenter.clock < channel.last_word_end + gap_ms / 1000 and self.state is State.ACTIVE:
-            return []
-        channel.utterance_open = False
-        return [SendMessage(utterance_end_message(channel.index, self._n_out, channel.last_word_end))]
-
     def _finalize(self, now: float) -> list[Action]:
         actions: list[Action] = []
         for channel in self._channels:
-            events = channel.segmenter.finalize()
-            if not events:
-                channel.finalize_markers.append(channel.next_release - 1 + len(channel.slots))
-            actions.extend(self._on_segmenter_events(channel, events, now))
+            actions.extend(channel.finalize(active=self._active))
             actions.extend(self._release(channel, now))
-        return actions
-
-    def _flush_channel(self, channel: _Channel, tail: Int16Array, now: float) -> list[Action]:
-        actions: list[Action] = []
-        if len(tail):
-            actions.extend(self._on_segmenter_events(channel, channel.segmenter.feed(tail), now))
-        actions.extend(self._on_segmenter_events(channel, channel.segmenter.end_of_stream(), now))
         return actions
 
     def _fail(self, code: int, reason: str, now: float) -> list[Action]:
@@ -502,7 +307,7 @@ class ListenSession:
         tails = [channel.resampler.flush() for channel in self._channels]
         actions: list[Action] = [RecordAudio(np.stack(tails, axis=1))] if len(tails[0]) else []
         for channel, tail in zip(self._channels, tails, strict=True):
-            actions.extend(self._flush_channel(channel, tail, now))
+            actions.extend(channel.flush(tail, active=self._active))
         # DRAINING only once every channel is flushed: a channel with nothing
         # pending must not finish the session before the next one has closed
         # its last segment.
@@ -516,7 +321,7 @@ class ListenSession:
             return []
         actions: list[Action] = []
         for channel in self._channels:
-            actions.extend(self._maybe_utterance_end(channel))
+            actions.extend(channel.maybe_utterance_end(active=self._active))
         self.state = State.CLOSED
         actions.append(SendMessage(self.metadata_message()))
         actions.append(CloseSocket(self._close_code, self._close_reason))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
@@ -35,6 +37,13 @@ def test_page_at_root(web: TestClient) -> None:
         ("/client/streamscribe.js", "text/javascript; charset=utf-8"),
         ("/client/pcm-worklet.js", "text/javascript; charset=utf-8"),
         ("/client/pcm.js", "text/javascript; charset=utf-8"),
+        ("/client/client.js", "text/javascript; charset=utf-8"),
+        ("/client/capture.js", "text/javascript; charset=utf-8"),
+        ("/client/protocol.js", "text/javascript; charset=utf-8"),
+        ("/client/options.js", "text/javascript; charset=utf-8"),
+        ("/client/emitter.js", "text/javascript; charset=utf-8"),
+        ("/client/errors.js", "text/javascript; charset=utf-8"),
+        ("/client/transcript.js", "text/javascript; charset=utf-8"),
         ("/client/streamscribe.d.ts", "text/plain; charset=utf-8"),
         ("/client/README.md", "text/markdown; charset=utf-8"),
         ("/static/app.js", "text/javascript; charset=utf-8"),
@@ -54,6 +63,22 @@ def test_assets_with_exact_media_types(web: TestClient, path: str, media_type: s
 
 def test_client_is_served_from_its_source(web: TestClient) -> None:
     assert web.get("/client/pcm.js").content == (CLIENT_DIR / "pcm.js").read_bytes()
+
+
+def test_every_module_the_client_imports_is_served(web: TestClient) -> None:
+    """Pages import only streamscribe.js; the browser fetches what it imports, and so on."""
+    pending = ["streamscribe.js"]
+    seen: set[str] = set()
+    while pending:
+        name = pending.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        response = web.get(f"/client/{name}")
+        assert response.status_code == 200, name
+        assert response.headers["content-type"] == "text/javascript; charset=utf-8", name
+        pending += re.findall(r"""^(?:import|export)\b[^;]*?\bfrom '\./([\w.-]+\.js)';""", response.text, re.M)
+    assert {"streamscribe.js", "client.js", "pcm.js"} <= seen
 
 
 @pytest.mark.parametrize(

@@ -12,19 +12,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from streaming.actions import Action, CloseSocket, RecordAudio, SendMessage, SubmitJob
 from streaming.codecs import ALAW_TABLE, MULAW_TABLE, Encoding, Int16Array
 from streaming.protocol import CloseCode, ModelInfo, parse_listen_params
 from streaming.resample import StreamResampler
-from streaming.session import (
-    Action,
-    CloseSocket,
-    ListenSession,
-    RecordAudio,
-    SendMessage,
-    SessionConfig,
-    State,
-    SubmitJob,
-)
+from streaming.session import ListenSession, SessionConfig, State
 from streaming.transcript import Job, JobKind, JobResult, TranscribeOptions, Word
 
 MODEL = ModelInfo(name="general", version="test", arch="whisper-tiny", uuid="model-uuid-1")

@@ -1,0 +1,46 @@
+"""What a live session asks its I/O shell to do.
+
+`ListenSession` never touches a socket, a queue or a disk: each of its inputs
+returns a list of these actions, and the shell (server/listen.py) carries them
+out in order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from streaming.codecs import Int16Array
+from streaming.transcript import Job
+
+
+@dataclass(frozen=True, slots=True)
+class SendMessage:
+    """Send this JSON message to the client."""
+
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitJob:
+    """Queue this transcription job for the workers."""
+
+    job: Job
+
+
+@dataclass(frozen=True, slots=True)
+class RecordAudio:
+    """16 kHz audio of every output channel, shape (samples, channels)."""
+
+    samples: Int16Array = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class CloseSocket:
+    """Close the WebSocket with this code and reason; always the last action."""
+
+    code: int
+    reason: str
+
+
+Action = SendMessage | SubmitJob | RecordAudio | CloseSocket
