@@ -78,19 +78,27 @@ class MemoryJobQueue:
             self._available.notify()
 
     async def take(self, max_jobs: int) -> list[TakenJob]:
-        """Up to `max_jobs`, but no more than this taker's fair share of what waits:
-        an idle worker beside this one gets its job rather than this one a bigger batch."""
+        """Up to `max_jobs` finals, or else one interim.
+
+        Never more than this taker's fair share of the finals waiting: an idle
+        worker beside this one gets its job rather than this one a bigger batch.
+        Interims are never batched: a final that arrives must wait for at most
+        one interim decode per worker.
+        """
         async with self._available:
             self._idle_takers += 1
             try:
                 await self._available.wait_for(lambda: bool(self._finals or self._interims))
-                share = -(-(len(self._finals) + len(self._interims)) // self._idle_takers)
+                share = -(-len(self._finals) // self._idle_takers)
             finally:
                 self._idle_takers -= 1
             taken: list[TakenJob] = []
             now = time.monotonic()
-            while len(taken) < min(max_jobs, share) and (self._finals or self._interims):
-                job, queued_at = self._finals.popleft() if self._finals else self._interims.popitem(last=False)[1]
+            while len(taken) < min(max_jobs, share) and self._finals:
+                job, queued_at = self._finals.popleft()
+                taken.append(TakenJob(job, now - queued_at))
+            if not taken:
+                job, queued_at = self._interims.popitem(last=False)[1]
                 taken.append(TakenJob(job, now - queued_at))
             self._running += len(taken)
             return taken

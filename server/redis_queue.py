@@ -253,7 +253,8 @@ class RedisWorkerQueue:
         self._groups_ready = True
 
     async def take(self, max_jobs: int) -> list[TakenJob]:
-        """Up to `max_jobs` jobs of each kind, finals first; returns [] after about a second with none,
+        """Up to `max_jobs` finals, or else an interim (rarely a final and an interim
+        together); returns [] after about a second with none,
         or after one backoff step while Redis is away (so a stopping worker can stop)."""
         while True:
             try:
@@ -263,7 +264,8 @@ class RedisWorkerQueue:
                 if not taken:
                     taken = await self._read({keys.JOBS_FINAL: ">"}, max_jobs, block=None)
                 if not taken:
-                    taken = await self._read({keys.JOBS_FINAL: ">", keys.JOBS_INTERIM: ">"}, max_jobs, BLOCK_MS)
+                    # One at a time here: interims are never batched (a final waits for at most one).
+                    taken = await self._read({keys.JOBS_FINAL: ">", keys.JOBS_INTERIM: ">"}, 1, BLOCK_MS)
                 jobs = await self._skip_superseded(taken)
                 self._backoff.reset()
                 return jobs

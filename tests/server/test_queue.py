@@ -22,17 +22,34 @@ def job(session: str, kind: JobKind, revision: int, channel: int = 0, seq: int =
     )
 
 
+async def take_all(queue: MemoryJobQueue) -> list[Job]:
+    jobs: list[Job] = []
+    while (await queue.depth()).finals or (await queue.depth()).interims:
+        jobs.extend(t.job for t in await queue.take(5))
+    return jobs
+
+
 async def test_finals_go_before_interims() -> None:
     queue = MemoryJobQueue()
     await queue.submit(job("a", JobKind.INTERIM, 1))
     await queue.submit(job("b", JobKind.INTERIM, 2))
     await queue.submit(job("c", JobKind.FINAL, 3))
-    taken = await queue.take(3)
-    assert [(t.job.session_id, t.job.kind) for t in taken] == [
+    assert [(j.session_id, j.kind) for j in await take_all(queue)] == [
         ("c", JobKind.FINAL),
         ("a", JobKind.INTERIM),
         ("b", JobKind.INTERIM),
     ]
+
+
+async def test_a_take_is_a_batch_of_finals_or_one_interim() -> None:
+    queue = MemoryJobQueue()
+    for index, name in enumerate("abcd"):
+        await queue.submit(job(name, JobKind.INTERIM, index))
+    await queue.submit(job("x", JobKind.FINAL, 10))
+    await queue.submit(job("y", JobKind.FINAL, 11))
+    assert [t.job.session_id for t in await queue.take(3)] == ["x", "y"]
+    # A final arriving later waits behind one interim decode, not a batch of them.
+    assert [t.job.session_id for t in await queue.take(3)] == ["a"]
 
 
 async def test_newer_interim_replaces_unstarted_one_in_place() -> None:
@@ -40,8 +57,7 @@ async def test_newer_interim_replaces_unstarted_one_in_place() -> None:
     await queue.submit(job("a", JobKind.INTERIM, 1))
     await queue.submit(job("b", JobKind.INTERIM, 2))
     await queue.submit(job("a", JobKind.INTERIM, 3))
-    taken = await queue.take(5)
-    assert [(t.job.session_id, t.job.revision) for t in taken] == [("a", 3), ("b", 2)]
+    assert [(j.session_id, j.revision) for j in await take_all(queue)] == [("a", 3), ("b", 2)]
     depth = await queue.depth()
     assert (depth.finals, depth.interims, depth.running) == (0, 0, 2)
 
@@ -50,15 +66,14 @@ async def test_interims_of_other_channels_do_not_replace_each_other() -> None:
     queue = MemoryJobQueue()
     await queue.submit(job("a", JobKind.INTERIM, 1, channel=0))
     await queue.submit(job("a", JobKind.INTERIM, 2, channel=1))
-    assert len(await queue.take(5)) == 2
+    assert len(await take_all(queue)) == 2
 
 
 async def test_final_drops_the_waiting_interim_of_its_stream() -> None:
     queue = MemoryJobQueue()
     await queue.submit(job("a", JobKind.INTERIM, 1))
     await queue.submit(job("a", JobKind.FINAL, 2))
-    taken = await queue.take(5)
-    assert [t.job.kind for t in taken] == [JobKind.FINAL]
+    assert [j.kind for j in await take_all(queue)] == [JobKind.FINAL]
 
 
 async def test_take_waits_for_work_and_results_flow_back() -> None:
