@@ -34,8 +34,8 @@ class Settings(BaseSettings):
     """Whisper calls that run at the same time in this process."""
     cpu_threads: int = Field(0, ge=0)
     """Threads per Whisper call; 0: the CPU count divided by `workers`."""
-    max_batch: int = Field(2, ge=1, le=16)
-    """Jobs one worker takes at once and decodes as one CTranslate2 batch (1: no batching)."""
+    max_batch: int = Field(1, ge=1, le=16)
+    """Finals one worker takes at once and decodes as one CTranslate2 batch (1: off; see README "Batching")."""
     final_beam_size: int = Field(5, ge=1, le=10)
     interim_beam_size: int = Field(1, ge=1, le=10)
 
