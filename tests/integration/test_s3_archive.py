@@ -119,7 +119,10 @@ class Watcher(threading.Thread):
         while not self.stopping.is_set():
             self.peak_rss = max(self.peak_rss, self.process.memory_info().rss)
             for upload in self.client.list_multipart_uploads(Bucket=self.bucket).get("Uploads", []):
-                parts = self.client.list_parts(Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"])
+                try:
+                    parts = self.client.list_parts(Bucket=self.bucket, Key=upload["Key"], UploadId=upload["UploadId"])
+                except self.client.exceptions.NoSuchUpload:
+                    continue  # completed between the listing and this call
                 self.parts_seen = max(self.parts_seen, len(parts.get("Parts", [])))
             time.sleep(0.1)
 
