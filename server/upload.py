@@ -28,7 +28,7 @@ from server.pipeline import (
     prepare,
     transcribe_upload,
 )
-from streaming.protocol import ProtocolError, parse_listen_params
+from streaming.protocol import ProtocolError, parse_bool, parse_listen_params
 
 log = logging.getLogger("streamscribe.upload")
 RESPONSE_FORMATS = ("json", "text", "srt", "vtt", "verbose_json")
@@ -53,8 +53,6 @@ OPENAI_FIELDS = frozenset(
         "known_speaker_references[]",
     }
 )
-_TRUE = {"true", "1", "yes"}
-_FALSE = {"false", "0", "no", ""}
 
 
 def authorized(request: Request, api_keys: list[str]) -> bool:
@@ -81,11 +79,10 @@ async def admission(gateway: Gateway) -> None:
 
 
 def _bool(name: str, value: str) -> bool:
-    lowered = value.strip().lower()
-    if lowered in _TRUE:
-        return True
-    if lowered in _FALSE:
-        return False
+    """As in the live protocol, and an empty value (`?utterances=`) is false."""
+    parsed = parse_bool(value) if value.strip() else False
+    if parsed is not None:
+        return parsed
     raise UploadError(400, "invalid_value", f"{name} must be true or false, got {value[:40]!r}", name)
 
 

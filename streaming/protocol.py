@@ -71,13 +71,17 @@ class ListenParams:
         return self.channels if self.multichannel else 1
 
 
-def _bool(name: str, value: str) -> bool:
+def parse_bool(value: str) -> bool | None:
+    """A query or form flag (true/1/yes, false/0/no, any case); None when it is neither."""
     lowered = value.strip().lower()
-    if lowered in _TRUE:
-        return True
-    if lowered in _FALSE:
-        return False
-    raise _bad(name, "true or false", value)
+    return True if lowered in _TRUE else False if lowered in _FALSE else None
+
+
+def _bool(name: str, value: str) -> bool:
+    parsed = parse_bool(value)
+    if parsed is None:
+        raise _bad(name, "true or false", value)
+    return parsed
 
 
 def _int(name: str, value: str, low: int, high: int) -> int:
