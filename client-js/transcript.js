@@ -1,10 +1,31 @@
 // Transcripts of the streamscribe browser client: collect final results and
 // export them as plain text, SRT or WebVTT.
 
+// A period after these ends a word, not a sentence ("Mr. Smith"): cues must not be cut there.
+// The same list is in server/formats.py (the server's SRT and WebVTT).
+const ABBREVIATIONS = new Set(
+  'mr mrs ms dr prof rev hon gen col lt capt sgt st mt jr sr vs etc'.split(' '),
+);
+// `J.` or `U.S.`, `e.g.`, `a.m.`: a capital letter, or single letters joined by dots.
+const INITIALS = /^(?:[A-Z]|[A-Za-z](?:\.[A-Za-z])+)$/;
+
+/**
+ * Whether a sentence ends with this word: `you.`, `Why?`, `"Go!"`, but not `Mr.`, `e.g.` or `J.`.
+ * @param {string} word
+ */
+export function endsSentence(word) {
+  const text = word.replace(/["')\]\u201d\u2019]+$/, '');
+  if (!/[.?!\u2026]$/.test(text)) return false;
+  if (!text.endsWith('.') || text.endsWith('..')) return true; // ? ! … and an ellipsis of dots
+  const body = text.slice(0, -1).replace(/^["'(\[\u201c\u2018]+/, '');
+  return !ABBREVIATIONS.has(body.toLowerCase()) && !INITIALS.test(body);
+}
+
 /**
  * Collects final results and exports them as plain text, SRT or WebVTT.
  * Long finals are split into cues of at most `maxCueChars` characters and
- * `maxCueSeconds` using the word times.
+ * `maxCueSeconds` using the word times, and after each sentence (as the
+ * server's SRT and WebVTT are).
  */
 export class Transcript {
   /** @param {{maxCueChars?: number, maxCueSeconds?: number}} [options] */
@@ -56,7 +77,14 @@ export class Transcript {
       };
       for (const word of segment.words) {
         const text = [...current.map((w) => w.punctuatedWord), word.punctuatedWord].join(' ');
-        if (current.length && (text.length > this.maxCueChars || word.end - current[0].start > this.maxCueSeconds)) push();
+        const previous = current[current.length - 1];
+        if (
+          previous &&
+          (text.length > this.maxCueChars ||
+            word.end - current[0].start > this.maxCueSeconds ||
+            endsSentence(previous.punctuatedWord))
+        )
+          push();
         current.push(word);
       }
       push();

