@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 
+import jiwer
 import pytest
 
 from server.config import Settings
@@ -11,6 +12,12 @@ from server.models import resolve_model
 from server.whisper import FasterWhisperTranscriber
 from streaming.transcript import JobKind, TranscribeOptions
 from tests import audio
+
+
+def same_text(a: str, b: str) -> bool:
+    """At most 10% of characters differ once case, punctuation and spacing are set aside."""
+    a, b = (audio.normalize_text(t).replace(" ", "") for t in (a, b))
+    return bool(jiwer.cer(a, b) <= 0.1) if a else not b
 
 
 @pytest.fixture(scope="module")
@@ -29,8 +36,10 @@ def test_a_batch_transcribes_each_clip_like_a_call_of_its_own(
     assert audio.wer(" ".join(clip.text for clip in clips), said) <= 0.12
     for clip, words in zip(clips, batch, strict=True):
         alone = transcriber.transcribe(clip.audio, TranscribeOptions(), kind)
-        # Same words, on the clip's own clock (not the offset inside the batch).
-        assert audio.wer(" ".join(w.text for w in alone), " ".join(w.text for w in words)) <= 0.2
+        # Same words, on the clip's own clock (not the offset inside the batch). Batched
+        # int8 kernels round differently, so a word may come out hyphenated in one and
+        # not the other ("cold-hearted"): compare characters, not words.
+        assert same_text(" ".join(w.text for w in alone), " ".join(w.text for w in words))
         assert 0.0 <= words[0].start < 1.0
         assert all(a.start <= b.start for a, b in itertools.pairwise(words))
         assert words[-1].end <= clip.duration + 0.05

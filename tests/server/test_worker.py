@@ -55,6 +55,7 @@ class GatedTranscriber:
     """Holds its first call until released, so jobs pile up behind it; records each call's size."""
 
     fail_batches: bool = False
+    entered: threading.Event = field(default_factory=threading.Event)
     release: threading.Event = field(default_factory=threading.Event)
     sizes: list[int] = field(default_factory=list)
 
@@ -62,7 +63,8 @@ class GatedTranscriber:
         return 0.0
 
     def transcribe(self, audio: Int16Array, options: TranscribeOptions, kind: JobKind) -> list[Word]:
-        self.release.wait(5)
+        self.entered.set()
+        self.release.wait(30)
         self.sizes.append(1)
         return [Word(f"w{int(audio[0])}", 0.5, 0.75, 0.9)]
 
@@ -89,9 +91,11 @@ async def test_backlog_is_decoded_in_batches_and_every_job_answered(fail_batches
     await pool.start()
     try:
         names = ["a", "bb", "ccc", "dddd"]
-        for index, name in enumerate(names):
+        await queue.submit(job(names[0]))
+        # The first is taken alone and held; the rest wait behind it.
+        assert await asyncio.to_thread(transcriber.entered.wait, 30)
+        for index, name in enumerate(names[1:], start=1):
             await queue.submit(job(name, start=10.0 * index))
-            await asyncio.sleep(0.05)  # the first is taken alone and held; the rest wait
         transcriber.release.set()
         results = await results_of(queue, len(names))
     finally:
