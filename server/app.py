@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from server.config import Settings
 from server.gateway import Gateway, Readiness
 from server.listen import listen_endpoint
 from server.metrics import Metrics
-from server.models import ResolvedModel, resolve_model
+from server.models import ResolvedModel, model_name, resolve_model
 from server.queue import MemoryJobQueue
 from server.recordings import get_recording, get_recording_audio
 from server.upload import deepgram_listen, list_models, openai_transcriptions
@@ -37,8 +38,11 @@ class Runtime:
     shutdown: Callable[[], Awaitable[None]]
 
 
-def model_info(model: ResolvedModel) -> ModelInfo:
-    return ModelInfo(name=model.name, version="faster-whisper", arch="whisper", uuid=model.uuid)
+def model_info(settings: Settings) -> ModelInfo:
+    """What sessions report about the model (Metadata `model_info`, `/v1/models`): from the
+    configuration alone, so that a gateway needs neither the weights nor the ML libraries."""
+    uuid = hashlib.sha256(settings.model.encode()).hexdigest()[:32]
+    return ModelInfo(name=model_name(settings.model), version="faster-whisper", arch="whisper", uuid=uuid)
 
 
 def make_archive(settings: Settings, metrics: Metrics) -> Archive:
@@ -87,7 +91,7 @@ def embedded_runtime(settings: Settings, transcriber_factory: Callable[[], Trans
             return Readiness(True, f"{pool.warm_workers} warm worker(s), model {model.name}", pool.warm_workers)
         return Readiness(False, f"model {model.name} is loading")
 
-    gateway = Gateway(settings, queue, make_archive(settings, metrics), metrics, model_info(model), readiness)
+    gateway = Gateway(settings, queue, make_archive(settings, metrics), metrics, model_info(settings), readiness)
 
     async def startup() -> None:
         await gateway.archive.start()

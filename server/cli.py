@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -77,6 +78,11 @@ def _add_serve_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
+    return Settings(**_overrides(args))
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The Settings fields the command line sets (the rest come from the environment and defaults)."""
     overrides: dict[str, Any] = {}
     for flag, _kind, _help in SERVE_FLAGS:
         field = flag.replace("-", "_")
@@ -92,7 +98,14 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     for field in ("gateway_id", "worker_id"):
         if getattr(args, field, None):
             overrides[field] = getattr(args, field)
-    return Settings(**overrides)
+    return overrides
+
+
+def _export_overrides(args: argparse.Namespace) -> None:
+    """Put the command line's settings into the environment, where a reloaded process finds them."""
+    for field, value in _overrides(args).items():
+        text = str(value).lower() if isinstance(value, bool) else str(value)
+        os.environ[f"STREAMSCRIBE_{field.upper()}"] = text
 
 
 def _configure_logging(settings: Settings) -> None:
@@ -153,13 +166,20 @@ def cmd_gateway(args: argparse.Namespace) -> int:
     """Distributed mode: accept sessions, segment audio, queue jobs in Redis; no model in this process."""
     settings = settings_from_args(args)
     _configure_logging(settings)
-    if not _require_redis(settings, "gateway") or not _check_listen(settings) or not _check_model(settings):
+    # No model check: a gateway never loads weights and runs without the ML libraries.
+    if not _require_redis(settings, "gateway") or not _check_listen(settings):
         return 2
     from server.app import create_app
     from server.distributed import redis_gateway_runtime
     from server.serving import serve
 
-    serve(create_app(settings, redis_gateway_runtime(settings)), settings)
+    if args.reload:
+        from server.serving import serve_with_reload
+
+        _export_overrides(args)
+        serve_with_reload("server.reloadable:gateway_app", settings)
+    else:
+        serve(create_app(settings, redis_gateway_runtime(settings)), settings)
     return 0
 
 
@@ -171,6 +191,21 @@ def cmd_worker(args: argparse.Namespace) -> int:
     if not _require_redis(settings, "worker") or not _check_model(settings):
         return 2
     return asyncio.run(run_worker(settings))
+
+
+def cmd_healthcheck(args: argparse.Namespace) -> int:
+    """Exit 0 when this container's process is healthy; else say why on stderr and exit 1."""
+    from server.health import gateway_problem, worker_problem
+
+    settings = Settings()
+    if args.role == "worker":
+        problem = worker_problem(settings.ready_file)
+    else:
+        problem = gateway_problem(settings.port, ready=args.ready)
+    if problem is not None:
+        print(f"streamscribe healthcheck {args.role}: {problem}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def cmd_models(args: argparse.Namespace) -> int:
@@ -300,6 +335,9 @@ def build_parser() -> argparse.ArgumentParser:
     gateway = commands.add_parser("gateway", help="distributed mode: the WebSocket gateway (needs --redis-url)")
     _add_serve_flags(gateway)
     gateway.add_argument("--gateway-id", help="names this gateway's results stream [STREAMSCRIBE_GATEWAY_ID]")
+    gateway.add_argument(
+        "--reload", action="store_true", help="development: restart when the source changes (uvicorn --reload)"
+    )
     gateway.set_defaults(handler=cmd_gateway)
 
     worker = commands.add_parser("worker", help="distributed mode: a warm Whisper worker (needs --redis-url)")
@@ -310,6 +348,13 @@ def build_parser() -> argparse.ArgumentParser:
     models = commands.add_parser("models", help="list the models that can be loaded")
     models.add_argument("--check", metavar="MODEL", help="resolve and check one model (name or path)")
     models.set_defaults(handler=cmd_models)
+
+    health = commands.add_parser(
+        "healthcheck", help="containers: exit 0 when the gateway answers or the worker is warm (HEALTHCHECK, probes)"
+    )
+    health.add_argument("role", choices=("gateway", "worker"))
+    health.add_argument("--ready", action="store_true", help="gateway: ask /readyz (a warm worker) not /healthz")
+    health.set_defaults(handler=cmd_healthcheck)
 
     _add_stream(commands)
     _add_transcribe(commands)

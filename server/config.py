@@ -105,6 +105,10 @@ class Settings(BaseSettings):
     gateway_id: str | None = None
     """Names this gateway's results stream; a random id when unset."""
     worker_id: str | None = None
+    ready_file: Path | None = None
+    """Worker: written once the model is loaded and warm, touched every few seconds while the
+    worker runs, removed when it stops; `streamscribe healthcheck worker` (the image's HEALTHCHECK,
+    Kubernetes probes) reads it. Unset: no file."""
     claim_idle_s: float = Field(15.0, gt=0)
     """A job unacknowledged this long by its worker is taken over by another (the worker died)."""
 

