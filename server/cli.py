@@ -363,7 +363,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    code: int = args.handler(args)
+    try:
+        code: int = args.handler(args)
+    except KeyboardInterrupt:
+        # Ctrl-C: uvicorn has already shut down cleanly and re-raised the signal; no traceback.
+        return 130
     return code
 
 
