@@ -33,8 +33,8 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/* \
     && python3 -m venv /opt/venv \
     && useradd --create-home --uid 10001 --user-group streamscribe \
-    && mkdir -p /data /opt/models /app \
-    && chown streamscribe:streamscribe /data
+    && mkdir -p /data/archive /data/spool /opt/models /app \
+    && chown -R streamscribe:streamscribe /data
 WORKDIR /app
 # The dependency lists, read from pyproject.toml by the stages below (extras as arguments).
 COPY pyproject.toml /opt/build/pyproject.toml
