@@ -58,6 +58,7 @@ def make_archive(settings: Settings, metrics: Metrics) -> Archive:
 
 def default_transcriber_factory(settings: Settings, model: ResolvedModel) -> Callable[[], Transcriber]:
     def factory() -> Transcriber:
+        from server.short_window import WindowRule
         from server.whisper import DecodeSettings, FasterWhisperTranscriber
 
         return FasterWhisperTranscriber(
@@ -66,7 +67,9 @@ def default_transcriber_factory(settings: Settings, model: ResolvedModel) -> Cal
             cpu_threads=settings.threads_per_worker(),
             workers=settings.workers,
             decode=DecodeSettings(
-                final_beam_size=settings.final_beam_size, interim_beam_size=settings.interim_beam_size
+                final_beam_size=settings.final_beam_size,
+                interim_beam_size=settings.interim_beam_size,
+                window=WindowRule(settings.window_min_s, settings.window_pad_s) if settings.short_window else None,
             ),
         )
 

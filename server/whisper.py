@@ -12,7 +12,9 @@ from typing import Any
 
 import numpy as np
 
+from server import short_window
 from server.models import ResolvedModel
+from server.short_window import DecodeRequest, WindowRule
 from streaming.codecs import Int16Array
 from streaming.resample import TARGET_RATE as SAMPLE_RATE
 from streaming.transcript import JobKind, TranscribeOptions, Word
@@ -40,6 +42,8 @@ class DecodeSettings:
     doubt_log_prob: float = -0.5
     """A segment with no_speech_prob above the threshold and avg_logprob below this is dropped."""
     compression_ratio_threshold: float = 2.4
+    window: WindowRule | None = None
+    """Size each call's window from its audio (server/short_window.py); None: faster-whisper's 30 s window."""
 
 
 def _plain(text: str) -> str:
@@ -100,15 +104,30 @@ class FasterWhisperTranscriber:
     def _hotwords(options: TranscribeOptions) -> str | None:
         return ", ".join(options.hotwords) if options.hotwords and not options.prompt else None
 
+    def _temperatures(self, kind: JobKind) -> tuple[float, ...]:
+        return (0.0,) if kind is JobKind.INTERIM else (0.0, 0.2, 0.4)
+
     def transcribe(self, audio: Int16Array, options: TranscribeOptions, kind: JobKind) -> list[Word]:
         """Words of `audio` with times relative to its first sample."""
         samples = audio.astype(np.float32) / 32768.0
+        if self.decode.window is not None:
+            request = DecodeRequest(
+                language=self._language(options),
+                beam_size=self._beam(kind),
+                temperatures=self._temperatures(kind),
+                prompt=options.prompt,
+                hotwords=self._hotwords(options),
+                log_prob_threshold=self.decode.log_prob_threshold,
+                no_speech_threshold=self.decode.no_speech_threshold,
+                compression_ratio_threshold=self.decode.compression_ratio_threshold,
+            )
+            return self._words(short_window.decode(self._whisper, samples, request, self.decode.window))
         segments, _info = self._whisper.transcribe(
             samples,
             language=self._language(options),
             beam_size=self._beam(kind),
             best_of=1,
-            temperature=0.0 if kind is JobKind.INTERIM else (0.0, 0.2, 0.4),
+            temperature=list(self._temperatures(kind)),
             word_timestamps=True,
             condition_on_previous_text=False,
             vad_filter=False,

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import difflib
 import itertools
 
 import jiwer
+import numpy as np
+import numpy.typing as npt
 import pytest
 
 from server.config import Settings
 from server.models import resolve_model
-from server.whisper import FasterWhisperTranscriber
-from streaming.transcript import JobKind, TranscribeOptions
+from server.short_window import WindowRule
+from server.whisper import DecodeSettings, FasterWhisperTranscriber
+from streaming.transcript import JobKind, TranscribeOptions, Word
 from tests import audio
 
 
@@ -53,3 +57,66 @@ def test_a_batch_of_one_and_of_none(transcriber: FasterWhisperTranscriber) -> No
         w.text for w in transcriber.transcribe(clip.audio, TranscribeOptions(), JobKind.FINAL)
     ]
     assert transcriber.transcribe_batch([], TranscribeOptions(), JobKind.FINAL) == []
+
+
+def test_window_rule_sizes_the_window_from_the_audio() -> None:
+    rule = WindowRule(min_s=10.0, pad_s=3.0)
+    assert rule.frames(100) == 1000  # 1 s of audio: the 10 s floor
+    assert rule.frames(1234) == 1534  # audio + 3 s, even
+    assert rule.frames(1235) == 1536
+    assert rule.frames(2900) == 3000  # never past Whisper's 30 s
+    assert rule.max_new_tokens(10.0) > rule.max_new_tokens(1.0) >= rule.min_tokens
+
+
+@pytest.fixture(scope="module")
+def short_window() -> FasterWhisperTranscriber:
+    return FasterWhisperTranscriber(
+        resolve_model("tiny.en", Settings().model_cache_dir), cpu_threads=2, decode=DecodeSettings(window=WindowRule())
+    )
+
+
+@pytest.mark.parametrize("kind", [JobKind.FINAL, JobKind.INTERIM])
+def test_short_windows_say_what_the_30_s_window_says(
+    transcriber: FasterWhisperTranscriber, short_window: FasterWhisperTranscriber, kind: JobKind
+) -> None:
+    librivox = audio.librivox_clips()
+    long_pcm, _ = audio.conversation(librivox[:4], gap_s=0.6, lead_s=0.2, tail_s=0.3)  # 23.7 s
+    clips = [*librivox, audio.jfk(), audio.Clip("long", long_pcm, " ".join(c.text for c in librivox[:4]))]
+    for clip in clips:
+        short = short_window.transcribe(clip.audio, TranscribeOptions(), kind)
+        full = transcriber.transcribe(clip.audio, TranscribeOptions(), kind)
+        said = " ".join(w.text for w in short)
+        assert audio.wer(clip.text, said) <= audio.wer(clip.text, " ".join(w.text for w in full)) + 0.05, said
+        # Word times come from alignment on the short window: the same clock as the 30 s one.
+        # Measured: most words within a frame or two; a sentence's last word may stretch into the
+        # silence after it, and a word beside one that only one decode heard takes its time.
+        shifts = [max(abs(a.start - b.start), abs(a.end - b.end)) for a, b in same_words(short, full)]
+        assert shifts and max(shifts) < 0.5 and float(np.median(shifts)) < 0.1, (clip.name, shifts)
+        assert short[-1].end <= clip.duration + 0.05
+
+
+def same_words(a: list[Word], b: list[Word]) -> list[tuple[Word, Word]]:
+    """The words both decodes said, paired where the two word sequences align."""
+    blocks = difflib.SequenceMatcher(a=[w.text for w in a], b=[w.text for w in b], autojunk=False)
+    return [(a[m.a + k], b[m.b + k]) for m in blocks.get_matching_blocks() for k in range(m.size)]
+
+
+def tone(seconds: float, hz: float) -> npt.NDArray[np.int16]:
+    t = np.arange(round(seconds * audio.RATE)) / audio.RATE
+    return (np.sin(2 * np.pi * hz * t) * 8000).astype(np.int16)
+
+
+@pytest.mark.parametrize("window", ["short", "30 s"])
+def test_audio_that_makes_whisper_loop_gives_bounded_output(
+    transcriber: FasterWhisperTranscriber, short_window: FasterWhisperTranscriber, window: str
+) -> None:
+    """Tones, noise bursts and one syllable over and over: the token cap and Whisper's quality checks
+    keep the output short (a loop would fill the window with hundreds of words)."""
+    burst = np.concatenate([audio.white_noise(0.3, 0.3, seed=i) if i % 2 else audio.silence(0.4) for i in range(20)])
+    looped = np.concatenate([audio.espeak("la")] * 30)[: 20 * audio.RATE]
+    for name, pcm in (("tone", tone(12.0, 440.0)), ("bursts", burst), ("la la la", looped)):
+        for kind in (JobKind.FINAL, JobKind.INTERIM):
+            words = (short_window if window == "short" else transcriber).transcribe(pcm, TranscribeOptions(), kind)
+            seconds = len(pcm) / audio.RATE
+            assert len(words) <= WindowRule().max_new_tokens(seconds), (name, kind, len(words))
+            assert len(words) <= 4 * seconds, (name, kind, " ".join(w.text for w in words))
