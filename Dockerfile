@@ -92,6 +92,32 @@ HEALTHCHECK --interval=10s --timeout=5s --start-period=60s --retries=3 CMD ["str
 ENTRYPOINT ["streamscribe"]
 CMD ["worker"]
 
+# ---- worker-gpu: the worker on CUDA (PyPI's cuBLAS and cuDNN wheels; the host needs the NVIDIA driver) ----
+#   docker build --target worker-gpu -t streamscribe-worker-gpu . && docker run --gpus all ... streamscribe-worker-gpu
+FROM worker-deps AS worker-gpu-deps
+RUN --mount=type=cache,target=/root/.cache/pip \
+    python3 /opt/build/requirements.py gpu > /opt/build/gpu.txt \
+    && pip install -r /opt/build/gpu.txt \
+    && python3 -c "import os, nvidia.cublas.lib as b, nvidia.cudnn.lib as d; print(os.path.dirname(b.__file__)); print(os.path.dirname(d.__file__))" \
+        > /etc/ld.so.conf.d/streamscribe-nvidia.conf \
+    && ldconfig
+
+FROM worker-gpu-deps AS worker-gpu
+ARG MODELS="tiny.en"
+ENV STREAMSCRIBE_READY_FILE=/tmp/streamscribe-worker.ready \
+    STREAMSCRIBE_DEVICE=cuda \
+    STREAMSCRIBE_WORKERS=2
+COPY pyproject.toml README.md ./
+COPY streaming ./streaming
+COPY server ./server
+COPY client-js ./client-js
+RUN --mount=type=cache,target=/root/.cache/pip pip install --no-deps -e . \
+    && for model in $MODELS; do streamscribe models --check "$model" || exit 1; done
+USER streamscribe
+HEALTHCHECK --interval=10s --timeout=5s --start-period=60s --retries=3 CMD ["streamscribe", "healthcheck", "worker"]
+ENTRYPOINT ["streamscribe"]
+CMD ["worker"]
+
 # ---- serve: one box, embedded mode (in-process queue and workers) ---------------------
 FROM worker AS serve
 ENV STREAMSCRIBE_WORKERS=2

@@ -71,7 +71,9 @@ def direct_seconds(pcm: np.ndarray, threads: int, runs: int) -> tuple[float, str
     settings = Settings()
     model = resolve_model(settings.model, settings.model_cache_dir)
     decode = DecodeSettings()
-    whisper = WhisperModel(str(model.path), device="cpu", compute_type=settings.compute_type, cpu_threads=threads)
+    whisper = WhisperModel(
+        str(model.path), device="cpu", compute_type=settings.compute_type or "int8", cpu_threads=threads
+    )
     samples = pcm.astype(np.float32) / 32768.0
 
     def run(audio_in: np.ndarray) -> str:

@@ -7,6 +7,7 @@ import hashlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -25,6 +26,9 @@ from server.upload import deepgram_listen, list_models, openai_transcriptions
 from server.web import install_web
 from server.worker import Transcriber, WorkerPool
 from streaming.protocol import ModelInfo
+
+if TYPE_CHECKING:
+    from server.whisper import DevicePlan
 
 log = logging.getLogger("streamscribe.app")
 
@@ -56,14 +60,23 @@ def make_archive(settings: Settings, metrics: Metrics) -> Archive:
     return LocalArchive(settings.archive_dir)
 
 
-def default_transcriber_factory(settings: Settings, model: ResolvedModel) -> Callable[[], Transcriber]:
+def device_plan(settings: Settings) -> DevicePlan:
+    from server.whisper import plan_device
+
+    return plan_device(settings.device, settings.compute_type, settings.max_batch)
+
+
+def default_transcriber_factory(
+    settings: Settings, model: ResolvedModel, plan: DevicePlan
+) -> Callable[[], Transcriber]:
     def factory() -> Transcriber:
         from server.short_window import WindowRule
         from server.whisper import DecodeSettings, FasterWhisperTranscriber
 
         return FasterWhisperTranscriber(
             model,
-            compute_type=settings.compute_type,
+            device=plan.device,
+            compute_type=plan.compute_type,
             cpu_threads=settings.threads_per_worker(),
             workers=settings.workers,
             decode=DecodeSettings(
@@ -79,14 +92,15 @@ def default_transcriber_factory(settings: Settings, model: ResolvedModel) -> Cal
 def embedded_runtime(settings: Settings, transcriber_factory: Callable[[], Transcriber] | None = None) -> Runtime:
     """In-process queue and worker pool, local-directory archive: no other service needed."""
     model = resolve_model(settings.model, settings.model_cache_dir)
+    plan = device_plan(settings)
     metrics = Metrics()
     queue = MemoryJobQueue()
     pool = WorkerPool(
         queue,
-        transcriber_factory or default_transcriber_factory(settings, model),
+        transcriber_factory or default_transcriber_factory(settings, model, plan),
         settings.workers,
         metrics,
-        settings.max_batch,
+        plan.max_batch,
     )
 
     async def readiness() -> Readiness:

@@ -18,7 +18,8 @@ from server.models import ModelError, list_models, resolve_model
 Flag = tuple[str, type, str]
 MODEL_FLAGS: list[Flag] = [
     ("model", str, "tiny.en, base, or a CTranslate2 Whisper directory"),
-    ("compute-type", str, "CTranslate2 compute type: int8, int8_float32, float32, ..."),
+    ("device", str, "auto, cpu or cuda"),
+    ("compute-type", str, "CTranslate2 compute type: int8, int8_float32, float16, ... (unset: by device)"),
     ("workers", int, "concurrent Whisper calls"),
     ("cpu-threads", int, "threads per Whisper call; 0: CPU count / workers"),
 ]

@@ -29,13 +29,18 @@ class Settings(BaseSettings):
     model: str = "tiny.en"
     """A packaged model name (see `streamscribe models`) or a CTranslate2 Whisper directory."""
     model_cache_dir: Path = Field(default_factory=_default_cache_dir)
-    compute_type: str = "int8"
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    """Where Whisper runs; auto: CUDA when CTranslate2 sees a GPU (the `gpu` extra), else the CPU."""
+    compute_type: str | None = None
+    """CTranslate2 compute type; unset: int8 on the CPU, float16 on CUDA."""
     workers: int = Field(2, ge=1, le=64)
     """Whisper calls that run at the same time in this process."""
     cpu_threads: int = Field(0, ge=0)
     """Threads per Whisper call; 0: the CPU count divided by `workers`."""
-    max_batch: int = Field(1, ge=1, le=16)
-    """Finals one worker takes at once and decodes as one CTranslate2 batch (1: off; see README "Batching")."""
+    max_batch: int | None = Field(None, ge=1, le=64)
+    """Finals one worker takes at once and decodes as one CTranslate2 batch; unset: 1 (off) on the CPU,
+    where batching costs latency with interims (README "Batching"), 8 on CUDA, where a batch costs
+    little more than one job (not yet measured here)."""
     short_window: bool = False
     """Size each Whisper window from its audio (max(WINDOW_MIN_S, audio + WINDOW_PAD_S)) instead of 30 s:
     2-4x less work per call. Off by default until its accuracy is proven on every speech set (README

@@ -10,7 +10,7 @@ import time
 import uuid
 from collections.abc import Callable
 
-from server.app import Runtime, default_transcriber_factory, make_archive, model_info
+from server.app import Runtime, default_transcriber_factory, device_plan, make_archive, model_info
 from server.config import Settings
 from server.gateway import Gateway, Readiness
 from server.health import keep_ready_file
@@ -41,10 +41,11 @@ def redis_gateway_runtime(
     pool: WorkerPool | None = None
     if with_workers:
         worker_queue = RedisWorkerQueue(redis, settings.worker_id or new_id("w"), settings.claim_idle_s)
+        plan = device_plan(settings)
         factory = transcriber_factory or default_transcriber_factory(
-            settings, resolve_model(settings.model, settings.model_cache_dir)
+            settings, resolve_model(settings.model, settings.model_cache_dir), plan
         )
-        pool = WorkerPool(worker_queue, factory, settings.workers, metrics, settings.max_batch)
+        pool = WorkerPool(worker_queue, factory, settings.workers, metrics, plan.max_batch)
 
     async def readiness() -> Readiness:
         try:
@@ -89,18 +90,25 @@ async def run_worker(settings: Settings) -> int:
     redis = connect(settings.redis_url)
     queue = RedisWorkerQueue(redis, worker_id, settings.claim_idle_s)
     metrics = Metrics()
+    plan = device_plan(settings)
     pool = WorkerPool(
-        queue, default_transcriber_factory(settings, model), settings.workers, metrics, settings.max_batch
+        queue, default_transcriber_factory(settings, model, plan), settings.workers, metrics, plan.max_batch
     )
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stopping.set)
     await pool.start()
-    info = {"worker_id": worker_id, "model": model.name, "pid": os.getpid(), "started": time.time()}
+    info = {
+        "worker_id": worker_id,
+        "model": model.name,
+        "device": plan.device,
+        "pid": os.getpid(),
+        "started": time.time(),
+    }
     heartbeat = asyncio.create_task(queue.heartbeat(info))
     ready_file = asyncio.create_task(keep_ready_file(settings.ready_file)) if settings.ready_file else None
-    log.info("worker %s ready (model %s, %d concurrent)", worker_id, model.name, settings.workers)
+    log.info("worker %s ready (model %s on %s, %d concurrent)", worker_id, model.name, plan.device, settings.workers)
     await stopping.wait()
     log.info("worker %s stopping: finishing the jobs in hand", worker_id)
     heartbeat.cancel()

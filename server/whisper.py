@@ -8,7 +8,7 @@ from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -46,6 +46,31 @@ class DecodeSettings:
     """Size each call's window from its audio (server/short_window.py); None: faster-whisper's 30 s window."""
 
 
+@dataclass(frozen=True, slots=True)
+class DevicePlan:
+    """Where this process runs Whisper, decided once from the settings and the machine."""
+
+    device: Literal["cpu", "cuda"]
+    compute_type: str
+    max_batch: int
+
+
+def plan_device(device: str, compute_type: str | None, max_batch: int | None) -> DevicePlan:
+    """`auto` picks CUDA when CTranslate2 sees a GPU; unset compute type and batch follow the device."""
+    chosen: Literal["cpu", "cuda"] = "cuda" if device == "cuda" or (device == "auto" and _cuda_devices()) else "cpu"
+    gpu = chosen == "cuda"
+    return DevicePlan(chosen, compute_type or ("float16" if gpu else "int8"), max_batch or (8 if gpu else 1))
+
+
+def _cuda_devices() -> int:
+    import ctranslate2
+
+    try:
+        return int(ctranslate2.get_cuda_device_count())
+    except RuntimeError:  # a CUDA build without a driver
+        return 0
+
+
 def _plain(text: str) -> str:
     return " ".join(_NON_WORD.sub("", text.lower()).split())
 
@@ -67,6 +92,7 @@ class FasterWhisperTranscriber:
         self,
         model: ResolvedModel,
         *,
+        device: str = "cpu",
         compute_type: str = "int8",
         cpu_threads: int = 0,
         workers: int = 1,
@@ -79,7 +105,7 @@ class FasterWhisperTranscriber:
         try:
             self._whisper = WhisperModel(
                 str(model.path),
-                device="cpu",
+                device=device,
                 compute_type=compute_type,
                 cpu_threads=cpu_threads,
                 num_workers=workers,

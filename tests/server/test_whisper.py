@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import itertools
 
+import ctranslate2
 import jiwer
 import numpy as np
 import numpy.typing as npt
@@ -13,7 +14,7 @@ import pytest
 from server.config import Settings
 from server.models import resolve_model
 from server.short_window import WindowRule
-from server.whisper import DecodeSettings, FasterWhisperTranscriber
+from server.whisper import DecodeSettings, DevicePlan, FasterWhisperTranscriber, plan_device
 from streaming.transcript import JobKind, TranscribeOptions, Word
 from tests import audio
 
@@ -120,3 +121,11 @@ def test_audio_that_makes_whisper_loop_gives_bounded_output(
             seconds = len(pcm) / audio.RATE
             assert len(words) <= WindowRule().max_new_tokens(seconds), (name, kind, len(words))
             assert len(words) <= 4 * seconds, (name, kind, " ".join(w.text for w in words))
+
+
+def test_the_device_decides_compute_type_and_batching_unless_set() -> None:
+    assert plan_device("cpu", None, None) == DevicePlan("cpu", "int8", 1)
+    assert plan_device("cuda", None, None) == DevicePlan("cuda", "float16", 8)
+    assert plan_device("cuda", "int8_float16", 2) == DevicePlan("cuda", "int8_float16", 2)
+    # auto: CUDA only where CTranslate2 sees a GPU (none on the CI machines: the CPU there).
+    assert plan_device("auto", None, None).device == ("cuda" if ctranslate2.get_cuda_device_count() else "cpu")
