@@ -11,8 +11,9 @@ second, the largest output (looping shows as far more words than the
 reference) and, against the 30 s window, how far word times move.
 
 Sets: LibriVox clips, JFK, long segments (LibriVox clips joined to 20-29 s),
-the same speech as 8 kHz mu-law telephone audio and under -30 dBFS noise, and
-very short ones (single words and digit strings, espeak-ng).
+the same speech as 8 kHz mu-law telephone audio, under -30 dBFS noise and cut
+tight at the voice's onset and end, and very short ones (single words and digit
+strings, espeak-ng).
 """
 
 from __future__ import annotations
@@ -51,6 +52,14 @@ def noisy(pcm: np.ndarray, seed: int) -> np.ndarray:
     return np.clip(mixed, -32768, 32767).astype(np.int16)
 
 
+def tight(pcm: np.ndarray) -> np.ndarray:
+    """The speech with no silence before or after it, as a segment cut right at the voice's onset
+    (a segmenter whose preroll ran into the previous segment) would hold it."""
+    frames = pcm[: len(pcm) // 320 * 320].astype(np.float64).reshape(-1, 320)
+    loud = np.flatnonzero(np.sqrt((frames**2).mean(axis=1)) > 0.1 * np.sqrt((frames**2).mean(axis=1)).max())
+    return pcm[loud[0] * 320 : (loud[-1] + 1) * 320]
+
+
 def speech_sets() -> list[Clip]:
     librivox, jfk = audio.librivox_clips(), audio.jfk()
     real = [*librivox, jfk]
@@ -61,6 +70,7 @@ def speech_sets() -> list[Clip]:
         clips.append(Clip("long 20-29 s", pcm, " ".join(c.text for c in chosen)))
     clips += [Clip("telephone 8 kHz", telephone(c.audio), c.text) for c in real]
     clips += [Clip("noise -30 dBFS", noisy(c.audio, seed), c.text) for seed, c in enumerate(real)]
+    clips += [Clip("tight cuts", tight(c.audio), c.text) for c in real]
     for text in ("Yes.", "Stop.", "Hello.", "Seven.", "4 2 7 9.", "Call 5 5 5, 0 1 9 9."):
         clips.append(Clip("one word, digits", audio.espeak(text), text))
     return clips

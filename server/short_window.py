@@ -161,8 +161,6 @@ def _decode_window(
 ) -> tuple[list[Segment], int]:
     """Decode one window that starts at frame `seek` and holds `size` frames of audio; returns
     its segments and where the next window starts (after the last complete sentence)."""
-    from faster_whisper.transcribe import Segment, Word
-
     prompt = whisper.get_prompt(tokenizer, prompt_tokens, without_timestamps=False, hotwords=options.hotwords)
     result, avg_logprob, temperature, compression_ratio = whisper.generate_with_fallback(
         encoder_output, prompt, tokenizer, options
@@ -197,7 +195,24 @@ def _decode_window(
         if ends and ends[-1] > time_offset:
             next_seek = round(ends[-1] * 100)
     next_seek = max(next_seek, seek + 1)  # always move on: a window never decodes twice
-    segments = [
+    return _segments(
+        tokenizer, pieces, seek, result.no_speech_prob, avg_logprob, temperature, compression_ratio
+    ), next_seek
+
+
+def _segments(
+    tokenizer: Tokenizer,
+    pieces: list[dict[str, Any]],
+    seek: int,
+    no_speech_prob: float,
+    avg_logprob: float,
+    temperature: float,
+    compression_ratio: float,
+) -> list[Segment]:
+    """faster-whisper's Segments from one window's pieces, skipping empty ones as it does."""
+    from faster_whisper.transcribe import Segment, Word
+
+    return [
         Segment(
             id=index,
             seek=seek,
@@ -208,10 +223,9 @@ def _decode_window(
             temperature=temperature,
             avg_logprob=avg_logprob,
             compression_ratio=compression_ratio,
-            no_speech_prob=result.no_speech_prob,
+            no_speech_prob=no_speech_prob,
             words=[Word(**word) for word in piece.get("words") or ()],
         )
         for index, piece in enumerate(pieces)
         if piece["start"] != piece["end"] and tokenizer.decode(piece["tokens"]).strip()
     ]
-    return segments, next_seek
