@@ -87,6 +87,14 @@ class Settings(BaseSettings):
 
     endpointing_ms: int = Field(400, ge=10, le=10_000)
     """Chosen by measurement: bench/live_latency.py, README "Performance"."""
+    speculative_ms: int = Field(200, ge=0, le=10_000)
+    """Silence after which an utterance's final decode starts, before endpointing confirms the end of the
+    turn (a speculative final): when it does, that result is the final and goes out at once, so the
+    Whisper call overlaps the rest of the endpointing silence instead of following it. When speech
+    resumes first the job is abandoned (wasted work, counted in streamscribe_speculative_*). On by
+    default because a turn end gains up to `endpointing_ms - speculative_ms` (200 ms at the defaults)
+    while only pauses between the two lengths cost a decode; 200 ms is half the default endpointing.
+    Used only where it is under the session's endpointing silence; 0: off."""
     vad_mode: int = Field(3, ge=0, le=3)
     interim_step_s: float = Field(0.5, gt=0)
     preroll_ms: int = Field(250, ge=0, le=1000)
@@ -148,6 +156,7 @@ class Settings(BaseSettings):
             preroll_ms=self.preroll_ms,
             min_speech_ms=self.min_speech_ms,
             max_segment_s=self.max_segment_s,
+            speculative_ms=self.speculative_ms,
         )
 
     def threads_per_worker(self) -> int:

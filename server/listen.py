@@ -18,10 +18,10 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from server.archive import ArchiveOutcome, DisabledArchive, Recording
 from server.gateway import Gateway, ShutdownRequested
-from streaming.actions import Action, CloseSocket, RecordAudio, SendMessage, SubmitJob
+from streaming.actions import Action, CloseSocket, RecordAudio, SendMessage, SubmitJob, WithdrawJob
 from streaming.protocol import CloseCode, ListenParams, ProtocolError, parse_listen_params
 from streaming.session import ListenSession
-from streaming.transcript import JobKind, JobResult
+from streaming.transcript import JobResult
 from streaming.vad import WebRtcVoiceDetector
 
 log = logging.getLogger("streamscribe.listen")
@@ -132,7 +132,6 @@ class LiveConnection:
         )
         self.connected = True
         self._recording: Recording | None = None
-        self._final_submitted: dict[tuple[int, int], float] = {}
         self._frame_slots = asyncio.Semaphore(MAX_QUEUED_FRAMES)
 
     async def run(self) -> None:
@@ -161,6 +160,7 @@ class LiveConnection:
                 await reader
             gateway.unregister(session.session_id)
             gateway.metrics.audio_seconds.inc(session.audio_seconds)
+            gateway.metrics.count_speculative(session.speculative)
 
     def _feed(self, event: object) -> list[Action]:
         now = time.monotonic()
@@ -175,10 +175,6 @@ class LiveConnection:
             metrics.queue_wait.labels(event.kind.value).observe(event.queue_seconds)
             if event.published_at:
                 metrics.result_transit.observe(max(0.0, time.time() - event.published_at))
-            if event.kind is JobKind.FINAL:
-                submitted = self._final_submitted.pop((event.channel, event.seq), None)
-                if submitted is not None:
-                    self.gateway.metrics.end_of_turn.observe(now - submitted)
             return session.receive_result(event, now)
         if isinstance(event, ShutdownRequested):
             return session.shutdown(now)
@@ -211,11 +207,13 @@ class LiveConnection:
                 await self._recording.write(action.samples)
             elif isinstance(action, SubmitJob):
                 job = action.job
-                if job.kind is JobKind.FINAL:
-                    self._final_submitted[(job.channel, job.seq)] = time.monotonic()
                 self.gateway.metrics.jobs_submitted.labels(job.kind.value).inc()
                 await self.gateway.queue.submit(job)
+            elif isinstance(action, WithdrawJob):
+                self.gateway.queue.withdraw(action.job)
             elif isinstance(action, SendMessage):
+                if action.end_of_turn_s is not None:
+                    self.gateway.metrics.end_of_turn.observe(action.end_of_turn_s)
                 payload = action.payload
                 if payload.get("type") == "Metadata":
                     payload = {**payload, "archive": (await self._finish_archive()).as_dict()}

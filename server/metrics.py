@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from streaming.speculative import SpeculativeStats
+
 TRANSIT_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05)
 LATENCY_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)
 
@@ -49,6 +51,13 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
+        # Final jobs started in a pause before endpointing: submitted, then used or wasted (speech resumed).
+        self.speculative_finals = Counter(
+            "streamscribe_speculative_finals_total", "Speculative finals by outcome", ["outcome"], registry=r
+        )
+        self.speculative_wasted_audio = Counter(
+            "streamscribe_speculative_wasted_audio_seconds_total", "Audio of wasted speculative finals", registry=r
+        )
         self.errors = Counter("streamscribe_errors_total", "Errors by kind", ["kind"], registry=r)
         self.workers_warm = Gauge("streamscribe_workers_warm", "Warm Whisper workers", registry=r)
         self.archive_recordings = Counter(
@@ -61,6 +70,13 @@ class Metrics:
             "streamscribe_archive_spool_recordings", "Recordings in the local spool waiting for the store", registry=r
         )
         self.spool_bytes = Gauge("streamscribe_archive_spool_bytes", "Bytes in the local spool", registry=r)
+
+    def count_speculative(self, stats: SpeculativeStats) -> None:
+        """Add an ended session's speculative-final counters."""
+        self.speculative_finals.labels("submitted").inc(stats.submitted)
+        self.speculative_finals.labels("used").inc(stats.used)
+        self.speculative_finals.labels("wasted").inc(stats.wasted)
+        self.speculative_wasted_audio.inc(stats.wasted_audio_s)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -3,7 +3,9 @@
 The rules (DESIGN section 4) hold in every implementation:
 - final jobs always go before interim jobs;
 - at most one interim job per (session, channel) waits: a newer one replaces
-  an unstarted older one, and a final drops the interim of its stream.
+  an unstarted older one, and a final drops the interim of its stream;
+- a withdrawn job (an abandoned speculative final) is no longer tracked, and
+  is dropped where it has not started.
 """
 
 from __future__ import annotations
@@ -44,6 +46,11 @@ class GatewayQueue(Protocol):
 
     def forget(self, session_id: str) -> None:
         """The session has ended: stop tracking its jobs."""
+        ...
+
+    def withdraw(self, job: Job) -> None:
+        """The session no longer wants this job's result: stop tracking it
+        (never send it again) and drop it if it has not started."""
         ...
 
 
@@ -116,3 +123,10 @@ class MemoryJobQueue:
 
     def forget(self, session_id: str) -> None:
         return None
+
+    def withdraw(self, job: Job) -> None:
+        # Revisions are unique within a session. A job a worker has taken
+        # runs to its end; the session ignores its result.
+        kept = [(j, at) for j, at in self._finals if (j.session_id, j.revision) != (job.session_id, job.revision)]
+        if len(kept) < len(self._finals):
+            self._finals = deque(kept)

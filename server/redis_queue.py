@@ -182,6 +182,18 @@ class RedisGatewayQueue:
         for key in [key for key in self._unanswered if key[0] == session_id]:
             del self._unanswered[key]
 
+    def withdraw(self, job: Job) -> None:
+        """Not sent again after an outage. A worker may still decode it (it
+        stays in the stream); the session ignores the result."""
+        self._answered(job.result_key, job.revision)
+
+    def _answered(self, key: tuple[str, int, int, JobKind], revision: int) -> None:
+        # The revision must match: a segment's abandoned speculative final and
+        # its real final share the key, and the first must not clear the second.
+        kept = self._unanswered.get(key)
+        if kept is not None and kept.revision == revision:
+            del self._unanswered[key]
+
     async def results(self) -> AsyncIterator[JobResult]:
         last_id = "0-0"
         backoff = Backoff()
@@ -204,7 +216,7 @@ class RedisGatewayQueue:
                 ids.append(entry_id)
                 result, _published_at = decode_result(fields)
                 if result.kind is JobKind.FINAL:
-                    self._unanswered.pop((result.session_id, result.channel, result.seq, result.kind), None)
+                    self._answered((result.session_id, result.channel, result.seq, result.kind), result.revision)
                 yield result
             with contextlib.suppress(*DOWN_ERRORS):
                 await self.redis.xdel(self._results_key, *ids)

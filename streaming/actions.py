@@ -19,11 +19,25 @@ class SendMessage:
     """Send this JSON message to the client."""
 
     payload: dict[str, Any]
+    end_of_turn_s: float | None = None
+    """For a final: seconds from its segment's close to now, for the shell's
+    end-of-turn metric (the shell cannot see the close itself: a speculative
+    final's job went out before it)."""
 
 
 @dataclass(frozen=True, slots=True)
 class SubmitJob:
     """Queue this transcription job for the workers."""
+
+    job: Job
+
+
+@dataclass(frozen=True, slots=True)
+class WithdrawJob:
+    """A job submitted earlier is no longer wanted (an abandoned speculative
+    final): its result, if one still comes, is ignored. The shell must stop
+    tracking it (not wait for it, not send it again after a queue outage) and
+    may drop it if no worker has started it."""
 
     job: Job
 
@@ -43,4 +57,4 @@ class CloseSocket:
     reason: str
 
 
-Action = SendMessage | SubmitJob | RecordAudio | CloseSocket
+Action = SendMessage | SubmitJob | WithdrawJob | RecordAudio | CloseSocket

@@ -51,6 +51,8 @@ class SegmentClosed:
     audio: Int16Array = field(repr=False)
     reason: CloseReason
     voiced_seconds: float
+    speech_end: float
+    """End of its last voiced frame: only unvoiced frames follow, up to `end`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +153,21 @@ class Segmenter:
             raise RuntimeError("no open segment")
         return self._time(self._open[0].index)
 
+    def open_silence(self) -> float:
+        """Seconds of unvoiced frames ending the open segment (0.0 when none is open)."""
+        return self._trailing_unvoiced * self._frame_samples / TARGET_RATE
+
+    def open_speech_end(self) -> float:
+        """End of the open segment's last voiced frame (its start when it has none)."""
+        if self._open is None:
+            raise RuntimeError("no open segment")
+        return self._time(max(self._next_index - self._trailing_unvoiced, self._open[0].index))
+
+    def open_is_speech(self) -> bool:
+        """Whether the open segment, closed now, would be transcribed rather
+        than dropped (enough voiced frames)."""
+        return self._open is not None and sum(frame.voiced for frame in self._open) >= self._min_voiced_frames
+
     # -- input -----------------------------------------------------------
     def feed(self, samples: Int16Array) -> list[SegmenterEvent]:
         """Consume 16 kHz samples; return the events they caused."""
@@ -230,7 +247,11 @@ class Segmenter:
             events.append(SegmentDropped(self._seq, start, end, reason))
         else:
             audio = np.concatenate([frame.samples for frame in frames])
-            events.append(SegmentClosed(self._seq, start, end, audio, reason, voiced * self._frame_ms / 1000))
+            # min_speech_ms=0 lets a segment without voiced frames through: its speech ends at its start.
+            speech_end = max((self._time(frame.index + 1) for frame in frames if frame.voiced), default=start)
+            events.append(
+                SegmentClosed(self._seq, start, end, audio, reason, voiced * self._frame_ms / 1000, speech_end)
+            )
         self._last_end_index = end_index
         self._open = None
         self._trailing_unvoiced = 0

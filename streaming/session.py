@@ -2,13 +2,15 @@
 
 The shell feeds it what the socket received (bytes, text), what the workers
 answered (job results) and the passing of time (`tick`); it answers with
-actions (streaming.actions): messages to send, jobs to submit, audio to
-archive, and when to close. Per-channel work (segments, interims, ordered
+actions (streaming.actions): messages to send, jobs to submit or withdraw,
+audio to archive, and when to close. Per-channel work (segments, interims, ordered
 finals, UtteranceEnd) lives in streaming.channel; this module decodes the
 audio, parses control messages and runs the session's lifecycle.
 
 Guarantees kept here and in streaming.channel, whatever order results arrive in:
 - finals of a channel are sent in segment order, each segment's final once;
+- a final is the result of the job the closed segment awaits (matched by
+  revision): a speculative final's only when no speech followed its audio;
 - an interim never follows the final of its segment, nor an interim newer
   than itself;
 - every way a session ends (CloseStream, idle timeout, a client error, the
@@ -20,7 +22,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum, auto
 from typing import Any
 
@@ -43,6 +45,7 @@ from streaming.protocol import (
 )
 from streaming.resample import StreamResampler
 from streaming.segmenter import Segmenter, SegmenterConfig
+from streaming.speculative import SpeculativeStats
 from streaming.transcript import JobKind, JobResult, TranscribeOptions
 from streaming.vad import VoiceDetector
 
@@ -55,6 +58,7 @@ __all__ = [
     "RecordAudio",
     "SendMessage",
     "SessionConfig",
+    "SpeculativeStats",
     "State",
     "SubmitJob",
 ]
@@ -74,13 +78,34 @@ class SessionConfig:
     preroll_ms: int = 250
     min_speech_ms: int = 200
     max_segment_s: float = 15.0
+    speculative_ms: int | None = None
+    """Silence after which the open segment's final job starts, before
+    endpointing confirms the end of the turn (a speculative final,
+    streaming.speculative): end-of-turn latency then approaches the endpointing
+    silence alone. A job is wasted when speech resumes after a pause this long.
+    None or 0: off, and so in a session whose endpointing is off or not longer
+    than this. Off here; the server turns it on (server/config.py, Settings)."""
+
+    def __post_init__(self) -> None:
+        if self.speculative_ms is not None and self.speculative_ms < 0:
+            raise ValueError(f"speculative_ms must be >= 0 or None, not {self.speculative_ms}")
+
+    def endpointing_ms(self, params: ListenParams) -> int | None:
+        """The session's endpointing silence; None: endpointing is off."""
+        if params.endpointing_disabled:
+            return None
+        return self.default_endpointing_ms if params.endpointing_ms is None else params.endpointing_ms
+
+    def speculative_s(self, params: ListenParams) -> float | None:
+        """The session's speculative-final silence in seconds; None: off."""
+        endpointing = self.endpointing_ms(params)
+        if not self.speculative_ms or endpointing is None or self.speculative_ms >= endpointing:
+            return None
+        return self.speculative_ms / 1000
 
     def segmenter_config(self, params: ListenParams) -> SegmenterConfig:
-        endpointing = None if params.endpointing_disabled else params.endpointing_ms
-        if endpointing is None and not params.endpointing_disabled:
-            endpointing = self.default_endpointing_ms
         return SegmenterConfig(
-            endpointing_ms=endpointing,
+            endpointing_ms=self.endpointing_ms(params),
             preroll_ms=self.preroll_ms,
             min_speech_ms=self.min_speech_ms,
             max_segment_s=self.max_segment_s,
@@ -124,6 +149,7 @@ class ListenSession:
             reply_to=reply_to,
             interim_step_s=config.interim_step_s,
             interim_stall_s=config.interim_stall_s,
+            speculative_s=config.speculative_s(params),
         )
         segmenter_config = config.segmenter_config(params)
         self._channels = [
@@ -154,6 +180,11 @@ class ListenSession:
     def errors(self) -> list[str]:
         """Every error reported to the client, in the order reported."""
         return self._context.errors
+
+    @property
+    def speculative(self) -> SpeculativeStats:
+        """A copy of the speculative-final counters, all channels together (for metrics)."""
+        return replace(self._context.speculative)
 
     @property
     def closed(self) -> bool:
@@ -236,7 +267,9 @@ class ListenSession:
         if result.kind is JobKind.INTERIM:
             return channel.on_interim(result, now, active=self._active)
         if not channel.record_final(result):
-            return []  # a redelivered final: already handled
+            # Not awaited by a closed segment: a speculative final answered
+            # before its segment closed, one abandoned, or a redelivery.
+            return channel.on_speculative(result, active=self._active)
         return self._release(channel, now)
 
     def tick(self, now: float) -> list[Action]:
@@ -280,7 +313,7 @@ class ListenSession:
     def _release(self, channel: LiveChannel, now: float) -> list[Action]:
         """Send the channel's finals that are done; a draining session
         finishes once no channel has a final to come."""
-        actions = channel.release(active=self._active)
+        actions = channel.release(now, active=self._active)
         if self.state is State.DRAINING and not any(ch.finals_pending for ch in self._channels):
             actions.extend(self._finish(now))
         return actions
@@ -288,7 +321,7 @@ class ListenSession:
     def _finalize(self, now: float) -> list[Action]:
         actions: list[Action] = []
         for channel in self._channels:
-            actions.extend(channel.finalize(active=self._active))
+            actions.extend(channel.finalize(now, active=self._active))
             actions.extend(self._release(channel, now))
         return actions
 
@@ -307,7 +340,7 @@ class ListenSession:
         tails = [channel.resampler.flush() for channel in self._channels]
         actions: list[Action] = [RecordAudio(np.stack(tails, axis=1))] if len(tails[0]) else []
         for channel, tail in zip(self._channels, tails, strict=True):
-            actions.extend(channel.flush(tail, active=self._active))
+            actions.extend(channel.flush(tail, now, active=self._active))
         # DRAINING only once every channel is flushed: a channel with nothing
         # pending must not finish the session before the next one has closed
         # its last segment.

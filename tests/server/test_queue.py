@@ -88,3 +88,15 @@ async def test_take_waits_for_work_and_results_flow_back() -> None:
     results = queue.results()
     assert await asyncio.wait_for(anext(results), 1) == result
     assert (await queue.depth()).running == 0
+
+
+async def test_withdrawn_final_is_dropped_unstarted() -> None:
+    queue = MemoryJobQueue()
+    abandoned = job("a", JobKind.FINAL, 1)
+    await queue.submit(abandoned)
+    await queue.submit(job("b", JobKind.FINAL, 1))
+    await queue.submit(job("a", JobKind.FINAL, 2))
+    queue.withdraw(abandoned)
+    assert [(j.session_id, j.revision) for j in await take_all(queue)] == [("b", 1), ("a", 2)]
+    queue.withdraw(abandoned)  # already gone (or started): nothing happens
+    assert (await queue.depth()).finals == 0
