@@ -13,7 +13,10 @@ pauses at real-time pace in 100 ms frames with interim results on, and reports:
   containing it;
 - final WER against the LibriVox transcripts, and how many finals each
   utterance was cut into (a short endpointing splits sentences at pauses);
-- the server's peak RSS (VmHWM).
+- the server's peak RSS (VmHWM);
+- the yardstick: one direct faster-whisper call per utterance on this machine,
+  in the same run; end-of-turn latency beyond the endpointing silence is also
+  given as a multiple of it.
 
 The first run of each server is a warm-up and is not counted.
 """
@@ -26,6 +29,7 @@ import json
 import statistics
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -123,6 +127,27 @@ async def run_one(server: ServerProcess, pcm: bytes) -> Received:
     )
 
 
+def yardstick_s() -> float:
+    """The median time of one direct `faster_whisper.WhisperModel.transcribe` call per utterance
+    (30 s window, beam 5, word timestamps, one thread like one server worker), measured now on
+    this machine: latencies are also reported as multiples of it, since machines differ."""
+    from faster_whisper import WhisperModel
+
+    from server.config import Settings
+    from server.models import resolve_model
+
+    model = WhisperModel(
+        str(resolve_model("tiny.en", Settings().model_cache_dir).path), compute_type="int8", cpu_threads=1
+    )
+    times = []
+    for clip in [*audio.librivox_clips()] * 2:
+        started = time.perf_counter()
+        segments, _ = model.transcribe(clip.audio.astype(np.float32) / 32768, beam_size=5, word_timestamps=True)
+        list(segments)
+        times.append(time.perf_counter() - started)
+    return statistics.median(times[len(times) // 2 :])  # the first pass warms up
+
+
 def measure(endpointing: int, runs: int, extra_env: dict[str, str]) -> dict[str, Any]:
     clips = audio.librivox_clips()
     gap = 1.5
@@ -169,17 +194,23 @@ def main() -> int:
     args = parser.parse_args()
     extra_env = dict(item.split("=", 1) for item in args.env)
     rows = []
+    yardstick = yardstick_s()
+    print(f"yardstick: one direct WhisperModel.transcribe call per utterance, median {1000 * yardstick:.0f} ms")
     header = (
-        "| endpointing ms | end-of-turn p50 / p95 ms | interim lag p50 / p95 ms | first interim p50 ms "
+        "| endpointing ms | end-of-turn p50 / p95 ms | (p50 - endpointing) / yardstick "
+        "| interim lag p50 / p95 ms | first interim p50 ms "
         "| WER | finals per utterance | missing speech_final | peak RSS MiB |"
     )
     print(header)
-    print("|" + "---|" * 8)
+    print("|" + "---|" * 9)
     for value in (int(v) for v in args.endpointing.split(",")):
         row = measure(value, args.runs, extra_env)
+        row["yardstick_ms"] = round(1000 * yardstick)
+        row["end_of_turn_p50_over_endpointing_x"] = round((row["end_of_turn_p50_ms"] - value) / row["yardstick_ms"], 2)
         rows.append(row)
         print(
             f"| {value} | {row['end_of_turn_p50_ms']} / {row['end_of_turn_p95_ms']} "
+            f"| {row['end_of_turn_p50_over_endpointing_x']}x "
             f"| {row['interim_lag_p50_ms']} / {row['interim_lag_p95_ms']} | {row['first_interim_p50_ms']} "
             f"| {row['wer_median']:.3f} | {row['finals_per_utterance']} "
             f"| {row['missing_speech_final']}/{row['utterances']} "

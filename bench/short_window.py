@@ -137,8 +137,10 @@ def main() -> None:
             yardstick = yardstick or words
             report.setdefault(kind.value, {})[label] = summarize(clips, words, seconds, yardstick)
             rows = report[kind.value][label]
+            rows["all"]["fallbacks"] = transcriber.window_fallbacks / len(clips)
             sets = "  ".join(f"{k}: {v['wer']:.3f}" for k, v in rows.items() if "wer" in v)
-            print(f"{kind.value:7} {label:18} cpu/audio {rows['all']['cpu_s_per_audio_s']:.3f}  {sets}", flush=True)
+            cost = f"cpu/audio {rows['all']['cpu_s_per_audio_s']:.3f} fallbacks {rows['all']['fallbacks']:.0%}"
+            print(f"{kind.value:7} {label:18} {cost}  {sets}", flush=True)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps({"clips": len(clips), "report": report}, indent=1))
     print(f"wrote {args.json}")

@@ -60,6 +60,14 @@ class WindowRule:
 
 
 DEFAULT_WINDOW = WindowRule()
+FULL_WINDOW = WindowRule(min_s=30.0, pad_s=0.0)
+"""Whisper's own 30 s window through this decoder: the same output as faster-whisper's `transcribe`."""
+
+DOUBT_NO_SPEECH_PROB = 0.35
+"""Above this, a short window's no-speech probability is checked on the 30 s window: short windows
+raise it (0.63 against 0.24 on a clipped "what your country"), so Whisper's doubt guard could drop words."""
+MAX_WORDS_PER_S = 4.0
+"""Faster than anyone speaks: more words than this per second of audio is a loop ("4 2 7 9 4 2 7 9")."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,3 +237,33 @@ def _segments(
         for index, piece in enumerate(pieces)
         if piece["start"] != piece["end"] and tokenizer.decode(piece["tokens"]).strip()
     ]
+
+
+def doubtful(segments: list[Segment], seconds: float, request: DecodeRequest) -> bool:
+    """Whether a short window's result should be checked on the 30 s window.
+
+    Short windows are cheaper but less robust: on short or repetitive audio they
+    can loop, and they raise the no-speech probability. A result is doubted when
+    it is empty, failed Whisper's quality checks, doubts there was speech, talks
+    faster than a person can, or repeats itself."""
+    if not segments:
+        return True
+    words = [w.word.strip().lower() for s in segments for w in s.words or ()]
+    if any(
+        s.avg_logprob < request.log_prob_threshold
+        or s.compression_ratio > request.compression_ratio_threshold
+        or s.no_speech_prob > DOUBT_NO_SPEECH_PROB
+        for s in segments
+    ):
+        return True
+    return (len(words) >= 4 and len(words) > MAX_WORDS_PER_S * seconds) or _repeats(words)
+
+
+def _repeats(words: list[str], times: int = 3) -> bool:
+    """An n-gram (n <= 4) said `times` times in a row."""
+    for n in range(1, 5):
+        for start in range(len(words) - n * times + 1):
+            gram = words[start : start + n]
+            if all(words[start + k * n : start + (k + 1) * n] == gram for k in range(1, times)):
+                return True
+    return False

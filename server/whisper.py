@@ -102,6 +102,8 @@ class FasterWhisperTranscriber:
 
         self.model = model
         self.decode = decode or DecodeSettings()
+        self.window_fallbacks = 0
+        """Short-window results checked again on the 30 s window (see `short_window.doubtful`)."""
         try:
             self._whisper = WhisperModel(
                 str(model.path),
@@ -147,7 +149,11 @@ class FasterWhisperTranscriber:
                 no_speech_threshold=self.decode.no_speech_threshold,
                 compression_ratio_threshold=self.decode.compression_ratio_threshold,
             )
-            return self._words(short_window.decode(self._whisper, samples, request, self.decode.window))
+            segments = short_window.decode(self._whisper, samples, request, self.decode.window)
+            if short_window.doubtful(segments, len(audio) / SAMPLE_RATE, request):
+                self.window_fallbacks += 1
+                segments = short_window.decode(self._whisper, samples, request, short_window.FULL_WINDOW)
+            return self._words(segments)
         segments, _info = self._whisper.transcribe(
             samples,
             language=self._language(options),
