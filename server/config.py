@@ -11,6 +11,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from server.archive import parse_archive_url
+from streaming.pacing import PacingConfig
 from streaming.session import SessionConfig
 
 
@@ -97,6 +98,26 @@ class Settings(BaseSettings):
     Used only where it is under the session's endpointing silence; 0: off."""
     vad_mode: int = Field(3, ge=0, le=3)
     interim_step_s: float = Field(0.5, gt=0)
+    """New audio an open segment gains between interim jobs when the workers are idle, and before its
+    first interim always (unless interims pause)."""
+    interim_pacing: bool = True
+    """Load-aware interims (streaming/pacing.py): the step grows with the measured interim turnaround and
+    interims pause during a finals backlog. False: every `interim_step_s` whatever the load (the behaviour
+    before; for side-by-side measurements)."""
+    interim_max_step_s: float = Field(4.0, gt=0)
+    """The longest interim step under load: a segment (at most `max_segment_s`, typically 3-10 s) still
+    gets an interim or two; beyond this, interims would hardly precede the final."""
+    interim_wait_factor: float = Field(2.0, ge=0)
+    """Step = interim turnaround + this x its queue wait (turnaround minus the Whisper call). The wait is
+    about zero on an idle server, so the idle step stays `interim_step_s`; under saturation a stream
+    then waits idle rather than in the queue, which cuts every interim's queue wait (the lag) by
+    1 + factor: 2 brings the 1.5 s wait measured at 16 streams to about 0.5 s."""
+    interim_pause_finals_per_worker: float = Field(1.0, gt=0)
+    """Interims pause while more final jobs than this per warm worker wait unstarted: even with every
+    worker taking a final one would still wait, and a new interim could only delay the next."""
+    interim_resume_s: float = Field(2.0, ge=0)
+    """After such a pause the step eases from `interim_max_step_s` down over this long, so the paused
+    streams resume one after another, not all at once."""
     preroll_ms: int = Field(250, ge=0, le=1000)
     min_speech_ms: int = Field(200, ge=0)
     max_segment_s: float = Field(15.0, ge=1.0, le=29.0)
@@ -157,6 +178,17 @@ class Settings(BaseSettings):
             min_speech_ms=self.min_speech_ms,
             max_segment_s=self.max_segment_s,
             speculative_ms=self.speculative_ms,
+            interim_pacing=self.pacing_config(),
+        )
+
+    def pacing_config(self) -> PacingConfig | None:
+        if not self.interim_pacing:
+            return None
+        return PacingConfig(
+            max_step_s=max(self.interim_step_s, self.interim_max_step_s),
+            wait_factor=self.interim_wait_factor,
+            pause_finals_per_worker=self.interim_pause_finals_per_worker,
+            resume_s=self.interim_resume_s,
         )
 
     def threads_per_worker(self) -> int:

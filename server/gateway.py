@@ -9,13 +9,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from server.archive import Archive
 from server.config import Settings
+from server.load import LoadMonitor
 from server.metrics import Metrics
 from server.queue import GatewayQueue
+from streaming.pacing import WorkerLoad, interim_step
 from streaming.protocol import ModelInfo
 from streaming.transcript import JobResult
 
@@ -46,6 +50,13 @@ class Gateway:
     accepting: bool = True
     _router: asyncio.Task[None] | None = None
     _all_closed: asyncio.Event = field(default_factory=asyncio.Event)
+    load: LoadMonitor = field(init=False)
+    """Worker load for the live sessions' interim pacing: listen.py reports
+    the jobs it submits and hands `load.current` to its session."""
+    _load_poller: asyncio.Task[None] | None = None
+
+    def __post_init__(self) -> None:
+        self.load = LoadMonitor(self.queue.depth, self._warm_workers)
 
     def register(self, session_id: str) -> asyncio.Queue[object]:
         inbox: asyncio.Queue[object] = asyncio.Queue()
@@ -56,6 +67,7 @@ class Gateway:
     def unregister(self, session_id: str) -> None:
         self.inboxes.pop(session_id, None)
         self.queue.forget(session_id)
+        self.load.forget(session_id)
         if not self.inboxes:
             self._all_closed.set()
         self.metrics.sessions_active.set(len(self.inboxes))
@@ -66,13 +78,25 @@ class Gateway:
 
     def start(self) -> None:
         self._router = asyncio.create_task(self._route(), name="result-router")
+        self._load_poller = asyncio.create_task(
+            self.load.run(lambda: bool(self.inboxes), self._published), name="load-poller"
+        )
 
     async def stop(self) -> None:
-        if self._router is not None:
-            self._router.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._router
-            self._router = None
+        for task in (self._router, self._load_poller):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._router = self._load_poller = None
+
+    async def _warm_workers(self) -> int:
+        return (await self.readiness()).warm_workers
+
+    def _published(self, load: WorkerLoad) -> None:
+        config = self.settings.session_config()
+        step = interim_step(load, config.interim_step_s, config.interim_pacing)
+        self.metrics.interim_step.set(math.inf if step is None else step)
 
     async def _route(self) -> None:
         async for result in self.queue.results():
@@ -110,6 +134,7 @@ class Gateway:
             log.warning("%d session(s) still open after %.0f s of draining", len(self.inboxes), timeout_s)
 
     def deliver(self, result: JobResult) -> None:
+        self.load.answered(result, time.monotonic())
         inbox = self.inboxes.get(result.session_id)
         if inbox is not None:
             inbox.put_nowait(result)

@@ -165,6 +165,8 @@ class LiveConnection:
     def _feed(self, event: object) -> list[Action]:
         now = time.monotonic()
         session = self.session
+        # The gateway measures the load for all sessions; storing it is cheap, so every input sees the latest.
+        session.observe_load(self.gateway.load.current, now)
         if isinstance(event, _Bytes | _Text):
             self._frame_slots.release()
             if isinstance(event, _Bytes):
@@ -208,6 +210,7 @@ class LiveConnection:
             elif isinstance(action, SubmitJob):
                 job = action.job
                 self.gateway.metrics.jobs_submitted.labels(job.kind.value).inc()
+                self.gateway.load.submitted(job, time.monotonic())
                 await self.gateway.queue.submit(job)
             elif isinstance(action, WithdrawJob):
                 self.gateway.queue.withdraw(action.job)

@@ -58,6 +58,11 @@ class Metrics:
         self.speculative_wasted_audio = Counter(
             "streamscribe_speculative_wasted_audio_seconds_total", "Audio of wasted speculative finals", registry=r
         )
+        self.interim_step = Gauge(
+            "streamscribe_interim_step_seconds",
+            "Audio an open segment gains between interim jobs under the current worker load; +Inf: paused",
+            registry=r,
+        )
         self.errors = Counter("streamscribe_errors_total", "Errors by kind", ["kind"], registry=r)
         self.workers_warm = Gauge("streamscribe_workers_warm", "Warm Whisper workers", registry=r)
         self.archive_recordings = Counter(

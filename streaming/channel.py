@@ -2,9 +2,10 @@
 
 A session has one `LiveChannel` per output channel (one, or one per input
 channel with `multichannel`). The channel owns everything that is per channel:
-its resampler and segmenter, the pacing of interim jobs for the open segment,
-speculative finals (streaming.speculative), the release of finals in segment
-order, and UtteranceEnd. The session owns the session-wide lifecycle
+its resampler and segmenter, the interim jobs for the open segment (paced by
+the workers' load: streaming.pacing), speculative finals
+(streaming.speculative), the release of finals in segment order, and
+UtteranceEnd. The session owns the session-wide lifecycle
 (ACTIVE -> DRAINING -> CLOSED) and tells the channel whether it is still
 active wherever that changes what the channel says.
 """
@@ -16,6 +17,7 @@ from typing import Any
 
 from streaming.actions import Action, SendMessage, SubmitJob, WithdrawJob
 from streaming.codecs import Int16Array
+from streaming.pacing import InterimPacer
 from streaming.protocol import (
     ListenParams,
     ModelInfo,
@@ -44,8 +46,9 @@ class SessionContext:
     model: ModelInfo
     options: TranscribeOptions
     reply_to: str
-    interim_step_s: float
-    """New audio an open segment must gain before another interim job."""
+    pacer: InterimPacer
+    """How much new audio an open segment must gain before another interim
+    job, given the workers' load (streaming.pacing); shared by the channels."""
     interim_stall_s: float
     """An interim job unanswered this long no longer blocks the next one."""
     speculative_s: float | None = None
@@ -311,9 +314,11 @@ class LiveChannel:
             return []
         # At most one interim job outstanding per channel, unless it stalled.
         busy = interim.in_flight_revision is not None and now - interim.in_flight_since < self._context.interim_stall_s
+        # The step follows the workers' load; None: paused for a finals backlog.
+        step = self._context.pacer.step(now, first=interim.submitted_audio_s == 0.0)
         # Checked on every frame: the segment's audio is joined only when a job goes out.
         duration = segmenter.open_duration()
-        if busy or duration - interim.submitted_audio_s < self._context.interim_step_s:
+        if busy or step is None or duration - interim.submitted_audio_s < step:
             return []
         job = self._context.new_job(
             self.index, interim.seq, JobKind.INTERIM, segmenter.open_start(), segmenter.open_audio()

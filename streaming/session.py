@@ -31,6 +31,7 @@ import numpy as np
 from streaming.actions import Action, CloseSocket, RecordAudio, SendMessage, SubmitJob
 from streaming.channel import LiveChannel, SessionContext
 from streaming.codecs import FrameDecoder, Int16Array, downmix, split_channels
+from streaming.pacing import InterimPacer, PacingConfig, WorkerLoad
 from streaming.protocol import (
     CloseCode,
     CloseStream,
@@ -85,6 +86,11 @@ class SessionConfig:
     silence alone. A job is wasted when speech resumes after a pause this long.
     None or 0: off, and so in a session whose endpointing is off or not longer
     than this. Off here; the server turns it on (server/config.py, Settings)."""
+
+    interim_pacing: PacingConfig | None = None
+    """How the interim step adapts to the workers' load (streaming.pacing,
+    fed by `ListenSession.observe_load`). None: always `interim_step_s`
+    (here; the server turns it on, server/config.py, Settings)."""
 
     def __post_init__(self) -> None:
         if self.speculative_ms is not None and self.speculative_ms < 0:
@@ -147,7 +153,7 @@ class ListenSession:
             model=model,
             options=TranscribeOptions(language=params.language, hotwords=params.keyterms, model=params.model),
             reply_to=reply_to,
-            interim_step_s=config.interim_step_s,
+            pacer=InterimPacer(config.interim_step_s, config.interim_pacing),
             interim_stall_s=config.interim_stall_s,
             speculative_s=config.speculative_s(params),
         )
@@ -208,6 +214,14 @@ class ListenSession:
         }
 
     # -- inputs ------------------------------------------------------------
+    def observe_load(self, load: WorkerLoad, now: float) -> None:
+        """The workers' load as the shell measured it (streaming.pacing.WorkerLoad:
+        the same value for every session of the gateway). Call it with the
+        latest measurement before each input, or at least whenever the
+        measurement changes; until the first call the workers count as idle.
+        Interims follow it from the next audio on; it never returns actions."""
+        self._context.pacer.observe(load, now)
+
     def receive_bytes(self, data: bytes, now: float) -> list[Action]:
         if self.state is not State.ACTIVE:
             return []
