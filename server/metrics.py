@@ -51,18 +51,7 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
-        # Final jobs started in a pause before endpointing: submitted, then used or wasted (speech resumed).
-        self.speculative_finals = Counter(
-            "streamscribe_speculative_finals_total", "Speculative finals by outcome", ["outcome"], registry=r
-        )
-        self.speculative_wasted_audio = Counter(
-            "streamscribe_speculative_wasted_audio_seconds_total", "Audio of wasted speculative finals", registry=r
-        )
-        self.interim_step = Gauge(
-            "streamscribe_interim_step_seconds",
-            "Audio an open segment gains between interim jobs under the current worker load; +Inf: paused",
-            registry=r,
-        )
+        self._declare_live_pacing(r)
         self.errors = Counter("streamscribe_errors_total", "Errors by kind", ["kind"], registry=r)
         self.workers_warm = Gauge("streamscribe_workers_warm", "Warm Whisper workers", registry=r)
         self.archive_recordings = Counter(
@@ -75,6 +64,21 @@ class Metrics:
             "streamscribe_archive_spool_recordings", "Recordings in the local spool waiting for the store", registry=r
         )
         self.spool_bytes = Gauge("streamscribe_archive_spool_bytes", "Bytes in the local spool", registry=r)
+
+    def _declare_live_pacing(self, r: CollectorRegistry) -> None:
+        """How the live pipeline paces its Whisper work: speculative finals and the interim step."""
+        # Final jobs started in a pause before endpointing: submitted, then used or wasted (speech resumed).
+        self.speculative_finals = Counter(
+            "streamscribe_speculative_finals_total", "Speculative finals by outcome", ["outcome"], registry=r
+        )
+        self.speculative_wasted_audio = Counter(
+            "streamscribe_speculative_wasted_audio_seconds_total", "Audio of wasted speculative finals", registry=r
+        )
+        self.interim_step = Gauge(
+            "streamscribe_interim_step_seconds",
+            "Audio an open segment gains between interim jobs under the current worker load; +Inf: paused",
+            registry=r,
+        )
 
     def count_speculative(self, stats: SpeculativeStats) -> None:
         """Add an ended session's speculative-final counters."""
