@@ -28,6 +28,7 @@ if TYPE_CHECKING:  # imported when decoding: the settings below must not pull in
     from faster_whisper.tokenizer import Tokenizer
     from faster_whisper.transcribe import Segment, TranscriptionOptions
 
+MAX_NEW_TOKENS = 200
 FULL_WINDOW_FRAMES = 3000
 """Whisper's own window: 30 s of 10 ms mel frames."""
 
@@ -56,7 +57,9 @@ class WindowRule:
         return frames + frames % 2  # 3000 is even: rounding up stays within Whisper's window
 
     def max_new_tokens(self, seconds: float) -> int:
-        return self.min_tokens + math.ceil(self.tokens_per_s * seconds)
+        # At most 200: with the longest prompt Whisper allows (223 tokens) the whole
+        # sequence stays within its 448 positions (faster-whisper refuses more).
+        return min(MAX_NEW_TOKENS, self.min_tokens + math.ceil(self.tokens_per_s * seconds))
 
 
 DEFAULT_WINDOW = WindowRule()

@@ -14,7 +14,7 @@ import numpy as np
 
 from server import short_window
 from server.models import ResolvedModel
-from server.short_window import DecodeRequest, WindowRule
+from server.short_window import DEFAULT_WINDOW, DecodeRequest, WindowRule
 from streaming.codecs import Int16Array
 from streaming.resample import TARGET_RATE as SAMPLE_RATE
 from streaming.transcript import JobKind, TranscribeOptions, Word
@@ -168,8 +168,13 @@ class FasterWhisperTranscriber:
             no_speech_threshold=self.decode.no_speech_threshold,
             log_prob_threshold=self.decode.log_prob_threshold,
             compression_ratio_threshold=self.decode.compression_ratio_threshold,
+            # Looping audio (tones, one syllable over and over) stops at a length speech could have.
+            max_new_tokens=self._token_cap(len(audio)),
         )
         return self._words(segments)
+
+    def _token_cap(self, samples: int) -> int:
+        return (self.decode.window or DEFAULT_WINDOW).max_new_tokens(samples / SAMPLE_RATE)
 
     def transcribe_batch(
         self, audios: Sequence[Int16Array], options: TranscribeOptions, kind: JobKind
@@ -198,6 +203,7 @@ class FasterWhisperTranscriber:
             vad_filter=False,
             clip_timestamps=clips,
             batch_size=len(audios),
+            max_new_tokens=self._token_cap(max(len(audio) for audio in audios)),
             initial_prompt=options.prompt,
             hotwords=self._hotwords(options),
             no_speech_threshold=self.decode.no_speech_threshold,
