@@ -121,3 +121,13 @@ def test_linear16_and_signals() -> None:
     noise = audio.white_noise(1.0, 0.01)
     assert len(noise) == audio.RATE
     assert _rms(noise) == pytest.approx(327.67, rel=0.05)
+
+
+def test_an_unreachable_index_fails_with_a_clear_message(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a machine without the package index sees: one clear error naming the likely cause."""
+    for name in ("PIP_EXTRA_INDEX_URL", "PIP_FIND_LINKS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("PIP_INDEX_URL", "http://127.0.0.1:9/simple")  # the discard port: refused
+    with pytest.raises(RuntimeError, match="is the package index reachable"):
+        audio._download_jfk(tmp_path / "jfk.wav")
+    assert not (tmp_path / "jfk.wav").exists()
