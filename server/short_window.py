@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
+from streaming.resample import TARGET_RATE
+
 if TYPE_CHECKING:  # imported when decoding: the settings below must not pull in faster_whisper
     from faster_whisper.tokenizer import Tokenizer
     from faster_whisper.transcribe import Segment, TranscriptionOptions
@@ -120,16 +122,29 @@ def _options(tokenizer: Tokenizer, request: DecodeRequest, max_new_tokens: int) 
     )
 
 
-def decode(whisper: Any, samples: npt.NDArray[np.float32], request: DecodeRequest, rule: WindowRule) -> list[Segment]:
-    """Segments of `samples` (16 kHz float32, at most 30 s), with word times from its first sample.
+def decode_checked(
+    whisper: Any, samples: npt.NDArray[np.float32], request: DecodeRequest, rule: WindowRule
+) -> tuple[list[Segment], bool]:
+    """:func:`decode` on `rule`'s window; a :func:`doubtful` result is decoded again on the 30 s
+    window (the mel features are computed once for both). Returns the segments and whether it
+    fell back."""
+    # padding=160 as faster-whisper does; no chunk_length: that would change the shared extractor.
+    features = whisper.feature_extractor(samples)
+    segments = decode(whisper, features, request, rule)
+    if rule == FULL_WINDOW or not doubtful(segments, len(samples) / TARGET_RATE, request):
+        return segments, False
+    return decode(whisper, features, request, FULL_WINDOW), True
+
+
+def decode(whisper: Any, features: npt.NDArray[np.float32], request: DecodeRequest, rule: WindowRule) -> list[Segment]:
+    """Segments of one segment's mel `features` (``whisper.feature_extractor`` of at most 30 s of
+    16 kHz audio), with word times from its first sample.
 
     `whisper` is a loaded ``faster_whisper.WhisperModel``; it is only read, so
     concurrent calls are as safe as concurrent ``transcribe`` calls."""
     from faster_whisper.audio import pad_or_trim
     from faster_whisper.tokenizer import Tokenizer
 
-    # padding=160 as faster-whisper does; no chunk_length: that would change the shared extractor.
-    features = whisper.feature_extractor(samples)
     content_frames = features.shape[-1] - 1
     tokenizer: Tokenizer | None = None
     prompt_tokens: list[int] = []

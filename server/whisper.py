@@ -103,7 +103,7 @@ class FasterWhisperTranscriber:
         self.model = model
         self.decode = decode or DecodeSettings()
         self.window_fallbacks = 0
-        """Short-window results checked again on the 30 s window (see `short_window.doubtful`)."""
+        """Short-window results decoded again on the 30 s window (see `short_window.decode_checked`)."""
         try:
             self._whisper = WhisperModel(
                 str(model.path),
@@ -149,10 +149,8 @@ class FasterWhisperTranscriber:
                 no_speech_threshold=self.decode.no_speech_threshold,
                 compression_ratio_threshold=self.decode.compression_ratio_threshold,
             )
-            segments = short_window.decode(self._whisper, samples, request, self.decode.window)
-            if short_window.doubtful(segments, len(audio) / SAMPLE_RATE, request):
-                self.window_fallbacks += 1
-                segments = short_window.decode(self._whisper, samples, request, short_window.FULL_WINDOW)
+            segments, fell_back = short_window.decode_checked(self._whisper, samples, request, self.decode.window)
+            self.window_fallbacks += fell_back
             return self._words(segments)
         segments, _info = self._whisper.transcribe(
             samples,
