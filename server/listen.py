@@ -210,7 +210,6 @@ class LiveConnection:
             elif isinstance(action, SubmitJob):
                 job = action.job
                 self.gateway.metrics.jobs_submitted.labels(job.kind.value).inc()
-                self.gateway.load.submitted(job, time.monotonic())
                 await self.gateway.queue.submit(job)
             elif isinstance(action, WithdrawJob):
                 self.gateway.queue.withdraw(action.job)

@@ -1,10 +1,11 @@
 """The gateway's measurement of worker load, for load-aware interims (streaming/pacing.py).
 
 Two sources, one `WorkerLoad` for every open session:
-- interim turnaround, from the jobs this gateway submits and the results it
-  routes: submit time is kept per stream (at most one interim of a stream is
-  outstanding), and each answered interim adds its turnaround, and the part
-  of it not spent in the Whisper call, to recent means;
+- interim turnaround, from each interim result this gateway routes: the result
+  carries its queue wait and decode time (and, across processes, when it was
+  published), so wait = queue wait + transit and turnaround = wait + decode,
+  added to recent means. Every answered interim counts, also the slow ones whose
+  segment closed meanwhile: those matter most under load;
 - finals waiting unstarted and warm workers, polled from the queue and the
   readiness check by one task (not per frame: `depth()` is a Redis round
   trip in distributed mode).
@@ -15,12 +16,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 
 from server.queue import QueueDepth
 from streaming.pacing import WorkerLoad
-from streaming.transcript import Job, JobKind, JobResult
+from streaming.transcript import JobKind, JobResult
 
 log = logging.getLogger("streamscribe.load")
 
@@ -54,17 +55,10 @@ class RecentMean:
         self._at = now
 
 
-@dataclass(frozen=True, slots=True)
-class _Outstanding:
-    revision: int
-    submitted_at: float
-
-
 class LoadMonitor:
     """Measures the load; `current` is what sessions observe.
 
-    The shell calls `submitted` for every live job it submits, `answered`
-    for every result it routes and `forget` when a session ends, all with
+    The shell calls `answered` for every result it routes, with
     `time.monotonic()`; `run` polls the rest until cancelled."""
 
     def __init__(
@@ -74,37 +68,20 @@ class LoadMonitor:
     ) -> None:
         self._depth = depth
         self._warm_workers = warm_workers
-        self._outstanding: dict[tuple[str, int], _Outstanding] = {}
         self._turnaround = RecentMean()
         self._wait = RecentMean()
         self._finals_waiting = 0
         self._warm = 0
         self.current = WorkerLoad()
 
-    def submitted(self, job: Job, now: float) -> None:
-        if job.kind is JobKind.INTERIM:
-            # A newer interim of the stream replaces the older one, as in the queue.
-            self._outstanding[job.stream_key] = _Outstanding(job.revision, now)
-        else:
-            # A final drops the stream's waiting interim from the queue: it may never answer.
-            self._outstanding.pop(job.stream_key, None)
-
     def answered(self, result: JobResult, now: float) -> None:
         if result.kind is not JobKind.INTERIM:
             return
-        key = (result.session_id, result.channel)
-        outstanding = self._outstanding.get(key)
-        if outstanding is None or outstanding.revision != result.revision:
-            return
-        del self._outstanding[key]
-        turnaround = max(0.0, now - outstanding.submitted_at)
-        self._turnaround.add(turnaround, now)
-        self._wait.add(max(0.0, turnaround - result.transcribe_seconds), now)
+        transit = max(0.0, time.time() - result.published_at) if result.published_at else 0.0
+        wait = result.queue_seconds + transit
+        self._turnaround.add(wait + result.transcribe_seconds, now)
+        self._wait.add(wait, now)
         self._publish()
-
-    def forget(self, session_id: str) -> None:
-        for key in [key for key in self._outstanding if key[0] == session_id]:
-            del self._outstanding[key]
 
     async def poll(self, *, warm: bool) -> WorkerLoad:
         """Read the queue depth (and with `warm` the warm workers) once; keeps the last

@@ -10,6 +10,7 @@ import errno
 import logging
 import socket
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
@@ -75,17 +76,21 @@ def _host_for_url(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
+def local_url(host: str, port: int, scheme: str = "http") -> str:
+    """The base URL a client on this machine uses for a server listening on host:port
+    (a wildcard address is no place to connect to: its loopback is)."""
+    if host in _ALL_INTERFACES:
+        host = "::1" if host == "::" else "127.0.0.1"
+    return f"{scheme}://{_host_for_url(host)}:{port}"
+
+
 def ready_message(host: str, port: int) -> str:
     """The line that tells a person where to go once the server listens."""
+    urls = f"live captions at {local_url(host, port)}/ , API at {local_url(host, port, 'ws')}/v1/listen"
     if host in _ALL_INTERFACES:
-        # A wildcard address is no place to browse to: name the loopback for
-        # this machine and say that other machines use its name or address.
-        local = "[::1]" if host == "::" else "127.0.0.1"
         where = f"listening on all interfaces, port {port} (from other machines use this one's name or address)"
-    else:
-        local, where = _host_for_url(host), ""
-    urls = f"live captions at http://{local}:{port}/ , API at ws://{local}:{port}/v1/listen"
-    return f"streamscribe ready: {urls}" + (f"; {where}" if where else "")
+        return f"streamscribe ready: {urls}; {where}"
+    return f"streamscribe ready: {urls}"
 
 
 class DrainingServer(uvicorn.Server):
@@ -107,16 +112,20 @@ class DrainingServer(uvicorn.Server):
         await super().shutdown(sockets)
 
 
+def _uvicorn_options(settings: Settings) -> dict[str, Any]:
+    """How uvicorn listens, the same with and without --reload."""
+    return {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": settings.log_level,
+        "ws_max_size": max(16 << 20, 2 * settings.max_frame_bytes),
+        "ws_ping_interval": 20,
+        "timeout_graceful_shutdown": 5,
+    }
+
+
 def make_server(app: Starlette, settings: Settings) -> DrainingServer:
-    config = uvicorn.Config(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level,
-        ws_max_size=max(16 << 20, 2 * settings.max_frame_bytes),
-        ws_ping_interval=20,
-        timeout_graceful_shutdown=5,
-    )
+    config = uvicorn.Config(app, **_uvicorn_options(settings))
     return DrainingServer(config, app.state.gateway, settings.drain_timeout_s)
 
 
@@ -135,7 +144,5 @@ def serve_with_reload(factory: str, settings: Settings) -> None:
         factory=True,
         reload=True,
         reload_dirs=[str(path) for path in packages],
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level,
+        **_uvicorn_options(settings),
     )

@@ -278,6 +278,8 @@ class LiveChannel:
     def _speculate(self, *, active: bool) -> list[Action]:
         """Abandon the speculative final when speech resumed; start one when
         the open segment's pause is long enough."""
+        if self._context.speculative_s is None:
+            return []  # off: nothing to start or abandon
         actions = self._withdraw(self._speculator.check_open(self.segmenter))
         if not active:
             return actions  # draining: flush closes every segment at once
@@ -313,12 +315,17 @@ class LiveChannel:
             # would re-read the same words. Its result is shown instead.
             return []
         # At most one interim job outstanding per channel, unless it stalled.
-        busy = interim.in_flight_revision is not None and now - interim.in_flight_since < self._context.interim_stall_s
+        if interim.in_flight_revision is not None and now - interim.in_flight_since < self._context.interim_stall_s:
+            return []
+        # Checked on every frame, cheapest first: no step is below the base step, and the
+        # segment's audio is joined only when a job goes out.
+        duration = segmenter.open_duration()
+        grown = duration - interim.submitted_audio_s
+        if grown < self._context.pacer.base_step_s:
+            return []
         # The step follows the workers' load; None: paused for a finals backlog.
         step = self._context.pacer.step(now, first=interim.submitted_audio_s == 0.0)
-        # Checked on every frame: the segment's audio is joined only when a job goes out.
-        duration = segmenter.open_duration()
-        if busy or step is None or duration - interim.submitted_audio_s < step:
+        if step is None or grown < step:
             return []
         job = self._context.new_job(
             self.index, interim.seq, JobKind.INTERIM, segmenter.open_start(), segmenter.open_audio()

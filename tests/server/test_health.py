@@ -58,8 +58,8 @@ def health_server() -> Iterator[int]:
 
 
 def test_gateway_check_reads_healthz_or_readyz(health_server: int) -> None:
-    assert gateway_problem(health_server) is None
-    assert gateway_problem(health_server, ready=True) == (
+    assert gateway_problem("0.0.0.0", health_server) is None
+    assert gateway_problem("0.0.0.0", health_server, ready=True) == (
         f"http://127.0.0.1:{health_server}/readyz answered 503: no warm worker"
     )
 
@@ -68,4 +68,4 @@ def test_gateway_check_names_a_port_nobody_answers() -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    assert "did not answer" in (gateway_problem(port) or "")
+    assert "did not answer" in (gateway_problem("127.0.0.1", port) or "")
