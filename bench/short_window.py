@@ -132,7 +132,9 @@ def main() -> None:
     for kind in (JobKind.FINAL, JobKind.INTERIM):
         yardstick: list[list[Word]] = []
         for label, rule in rules:
-            transcriber = FasterWhisperTranscriber(model, cpu_threads=1, decode=DecodeSettings(window=rule))
+            transcriber = FasterWhisperTranscriber(
+                model, cpu_threads=1, decode=DecodeSettings(final_window=rule, interim_window=rule)
+            )
             words, seconds = decode_all(transcriber, clips, kind)
             yardstick = yardstick or words
             report.setdefault(kind.value, {})[label] = summarize(clips, words, seconds, yardstick)

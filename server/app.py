@@ -73,6 +73,7 @@ def default_transcriber_factory(
         from server.short_window import WindowRule
         from server.whisper import DecodeSettings, FasterWhisperTranscriber
 
+        rule = WindowRule(settings.window_min_s, settings.window_pad_s)
         return FasterWhisperTranscriber(
             model,
             device=plan.device,
@@ -82,7 +83,8 @@ def default_transcriber_factory(
             decode=DecodeSettings(
                 final_beam_size=settings.final_beam_size,
                 interim_beam_size=settings.interim_beam_size,
-                window=WindowRule(settings.window_min_s, settings.window_pad_s) if settings.short_window else None,
+                final_window=rule if settings.short_window == "all" else None,
+                interim_window=rule if settings.short_window != "off" else None,
             ),
         )
 

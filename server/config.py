@@ -42,10 +42,11 @@ class Settings(BaseSettings):
     """Finals one worker takes at once and decodes as one CTranslate2 batch; unset: 1 (off) on the CPU,
     where batching costs latency with interims (README "Batching"), 8 on CUDA, where a batch costs
     little more than one job (not yet measured here)."""
-    short_window: bool = False
-    """Size each Whisper window from its audio (max(WINDOW_MIN_S, audio + WINDOW_PAD_S)) instead of 30 s:
-    2-4x less work per call. Off by default until its accuracy is proven on every speech set (README
-    "Short windows": no_speech_prob rises on short windows, so Whisper's doubt guard can drop a clipped word)."""
+    short_window: Literal["off", "interims", "all"] = "interims"
+    """Which Whisper calls run on a window sized from their audio (max(WINDOW_MIN_S, audio + WINDOW_PAD_S))
+    instead of 30 s, at about half the work: `interims` (default: they are replaced by the final, and
+    they are most of the live load), `all` (finals too: measured 1-6 WER points worse on some speech sets,
+    README "Short windows"), `off`. `true`/`false` mean `all`/`off`."""
     window_min_s: float = Field(10.0, ge=1.0, le=30.0)
     window_pad_s: float = Field(3.0, ge=0.0, le=30.0)
     final_beam_size: int = Field(5, ge=1, le=10)
@@ -100,6 +101,10 @@ class Settings(BaseSettings):
     interim_step_s: float = Field(0.5, gt=0)
     """New audio an open segment gains between interim jobs when the workers are idle, and before its
     first interim always (unless interims pause)."""
+    interim_pause_ms: int = Field(100, ge=0, le=10_000)
+    """Silence after which the speech before it gets an interim at once instead of at the next step
+    (streaming/pacing.py), unless the load has stretched the step: the end of what was said shows one
+    cheap interim after the speaker pauses. At most one interim per pause; 0: off."""
     interim_pacing: bool = True
     """Load-aware interims (streaming/pacing.py): the step grows with the measured interim turnaround and
     interims pause during a finals backlog. False: every `interim_step_s` whatever the load (the behaviour
@@ -159,6 +164,15 @@ class Settings(BaseSettings):
             return [key.strip() for key in value.split(",") if key.strip()]
         return value
 
+    @field_validator("short_window", mode="before")
+    @classmethod
+    def _short_window_switch(cls, value: object) -> object:
+        # The setting was a switch before it had a mode for interims alone.
+        switch = {"true": "all", "false": "off"}
+        if isinstance(value, bool):
+            return switch[str(value).lower()]
+        return switch.get(value.strip().lower(), value) if isinstance(value, str) else value
+
     @field_validator("archive_url")
     @classmethod
     def _check_archive_url(cls, value: str | None) -> str | None:
@@ -170,6 +184,7 @@ class Settings(BaseSettings):
         return SessionConfig(
             default_endpointing_ms=self.endpointing_ms,
             interim_step_s=self.interim_step_s,
+            interim_pause_ms=self.interim_pause_ms,
             idle_timeout_s=self.idle_timeout_s,
             max_frame_bytes=self.max_frame_bytes,
             max_session_s=self.max_session_s,

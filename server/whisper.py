@@ -42,8 +42,13 @@ class DecodeSettings:
     doubt_log_prob: float = -0.5
     """A segment with no_speech_prob above the threshold and avg_logprob below this is dropped."""
     compression_ratio_threshold: float = 2.4
-    window: WindowRule | None = None
-    """Size each call's window from its audio (server/short_window.py); None: faster-whisper's 30 s window."""
+    final_window: WindowRule | None = None
+    """Size each final's window from its audio (server/short_window.py); None: faster-whisper's 30 s window."""
+    interim_window: WindowRule | None = None
+    """The same for interims."""
+
+    def window(self, kind: JobKind) -> WindowRule | None:
+        return self.final_window if kind is JobKind.FINAL else self.interim_window
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +143,8 @@ class FasterWhisperTranscriber:
     def transcribe(self, audio: Int16Array, options: TranscribeOptions, kind: JobKind) -> list[Word]:
         """Words of `audio` with times relative to its first sample."""
         samples = audio.astype(np.float32) / 32768.0
-        if self.decode.window is not None:
+        window = self.decode.window(kind)
+        if window is not None:
             request = DecodeRequest(
                 language=self._language(options),
                 beam_size=self._beam(kind),
@@ -149,7 +155,7 @@ class FasterWhisperTranscriber:
                 no_speech_threshold=self.decode.no_speech_threshold,
                 compression_ratio_threshold=self.decode.compression_ratio_threshold,
             )
-            segments, fell_back = short_window.decode_checked(self._whisper, samples, request, self.decode.window)
+            segments, fell_back = short_window.decode_checked(self._whisper, samples, request, window)
             self.window_fallbacks += fell_back
             return self._words(segments)
         segments, _info = self._whisper.transcribe(
@@ -167,12 +173,12 @@ class FasterWhisperTranscriber:
             log_prob_threshold=self.decode.log_prob_threshold,
             compression_ratio_threshold=self.decode.compression_ratio_threshold,
             # Looping audio (tones, one syllable over and over) stops at a length speech could have.
-            max_new_tokens=self._token_cap(len(audio)),
+            max_new_tokens=self._token_cap(len(audio), kind),
         )
         return self._words(segments)
 
-    def _token_cap(self, samples: int) -> int:
-        return (self.decode.window or DEFAULT_WINDOW).max_new_tokens(samples / SAMPLE_RATE)
+    def _token_cap(self, samples: int, kind: JobKind) -> int:
+        return (self.decode.window(kind) or DEFAULT_WINDOW).max_new_tokens(samples / SAMPLE_RATE)
 
     def transcribe_batch(
         self, audios: Sequence[Int16Array], options: TranscribeOptions, kind: JobKind
@@ -201,7 +207,7 @@ class FasterWhisperTranscriber:
             vad_filter=False,
             clip_timestamps=clips,
             batch_size=len(audios),
-            max_new_tokens=self._token_cap(max(len(audio) for audio in audios)),
+            max_new_tokens=self._token_cap(max(len(audio) for audio in audios), kind),
             initial_prompt=options.prompt,
             hotwords=self._hotwords(options),
             no_speech_threshold=self.decode.no_speech_threshold,

@@ -317,15 +317,16 @@ class LiveChannel:
         # At most one interim job outstanding per channel, unless it stalled.
         if interim.in_flight_revision is not None and now - interim.in_flight_since < self._context.interim_stall_s:
             return []
-        # Checked on every frame, cheapest first: no step is below the base step, and the
-        # segment's audio is joined only when a job goes out.
+        # Checked on every frame, cheapest first: no step is below the base step but
+        # a pause's, and the segment's audio is joined only when a job goes out.
         duration = segmenter.open_duration()
         grown = duration - interim.submitted_audio_s
-        if grown < self._context.pacer.base_step_s:
+        at_pause = self._pause_unread(interim)
+        if grown < self._context.pacer.base_step_s and not at_pause:
             return []
         # The step follows the workers' load; None: paused for a finals backlog.
-        step = self._context.pacer.step(now, first=interim.submitted_audio_s == 0.0)
-        if step is None or grown < step:
+        step = self._context.pacer.step(now, first=interim.submitted_audio_s == 0.0, at_pause=at_pause)
+        if step is None or grown < step or grown <= 0.0:
             return []
         job = self._context.new_job(
             self.index, interim.seq, JobKind.INTERIM, segmenter.open_start(), segmenter.open_audio()
@@ -334,6 +335,15 @@ class LiveChannel:
         interim.in_flight_since = now
         interim.submitted_audio_s = duration
         return [SubmitJob(job)]
+
+    def _pause_unread(self, interim: _InterimState) -> bool:
+        """The open segment is in a pause (streaming.pacing) and no interim has read its speech yet."""
+        pause_s = self._context.pacer.pause_s
+        segmenter = self.segmenter
+        if pause_s is None or segmenter.open_silence() < pause_s - 1e-9:
+            return False
+        unread = segmenter.open_speech_end() - segmenter.open_start() > interim.submitted_audio_s + 1e-9
+        return unread and segmenter.open_is_speech()
 
     def _show_interim(self, result: JobResult, duration: float, *, active: bool) -> list[Action]:
         """The interim message for a reading of the open segment, if it is news."""

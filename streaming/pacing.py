@@ -24,6 +24,12 @@ metric both use it):
   over `max_step_s`;
 - a segment's first interim keeps the base step: first visible text matters
   most, and costs one job per segment;
+- a pause shows its words at once: when the open segment has been silent for
+  `pause_s` and its last interim did not reach the speech before the pause,
+  the next interim goes out whatever the step, unless the load has stretched
+  the step past the base step. The end of an utterance is then on screen one
+  cheap interim after the speaker stops, not up to a step plus a call later;
+  it costs at most one interim per pause;
 - after a pause ends the step eases down from `max_step_s` over `resume_s`,
   so the paused streams do not all ask at once (each resumes when its own
   grown audio meets the falling floor).
@@ -100,26 +106,32 @@ def interim_step(
     *,
     first: bool = False,
     since_resume_s: float | None = None,
+    at_pause: bool = False,
 ) -> float | None:
     """Audio the open segment must gain since its last interim job before the
     next one; None: no interim now (a finals backlog). `first`: the segment
-    has had none yet. Without a config (pacing off): the base step."""
+    has had none yet. `at_pause`: the segment is in a pause whose speech no
+    interim has read yet. Without a config (pacing off): the base step."""
     if config is None:
-        return base_step_s
-    if finals_backlog(load, config):
+        step = base_step_s
+    elif finals_backlog(load, config):
         return None
-    step = base_step_s if first else load_step(load, base_step_s, config)
-    return max(step, resume_floor(since_resume_s, config))
+    else:
+        step = base_step_s if first else load_step(load, base_step_s, config)
+        step = max(step, resume_floor(since_resume_s, config))
+    return 0.0 if at_pause and step <= base_step_s else step
 
 
 class InterimPacer:
     """One session's pacing: the load last observed and when the last pause
     ended. Shared by the session's channels. Without a config (pacing off)
-    the step is always the base step."""
+    the step is always the base step. `pause_s`: the silence that makes a
+    pause (see `interim_step`); None: pauses change nothing."""
 
-    def __init__(self, base_step_s: float, config: PacingConfig | None) -> None:
+    def __init__(self, base_step_s: float, config: PacingConfig | None, pause_s: float | None = None) -> None:
         self.base_step_s = base_step_s
         self.config = config
+        self.pause_s = pause_s
         self.load = WorkerLoad()
         self._resumed_at: float | None = None
 
@@ -129,7 +141,9 @@ class InterimPacer:
             self._resumed_at = now
         self.load = load
 
-    def step(self, now: float, *, first: bool) -> float | None:
+    def step(self, now: float, *, first: bool, at_pause: bool = False) -> float | None:
         """The step in force now; None: interims are paused."""
         since = None if self._resumed_at is None else now - self._resumed_at
-        return interim_step(self.load, self.base_step_s, self.config, first=first, since_resume_s=since)
+        return interim_step(
+            self.load, self.base_step_s, self.config, first=first, since_resume_s=since, at_pause=at_pause
+        )

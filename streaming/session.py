@@ -70,6 +70,8 @@ class SessionConfig:
     default_endpointing_ms: int = 400
     interim_step_s: float = 0.5
     """New audio an open segment must gain before another interim job."""
+    interim_pause_ms: int | None = None
+    """Silence after which the words before it get an interim at once (streaming.pacing); None: off."""
     interim_stall_s: float = 10.0
     """An interim job unanswered this long no longer blocks the next one."""
     idle_timeout_s: float = 10.0
@@ -153,7 +155,11 @@ class ListenSession:
             model=model,
             options=TranscribeOptions(language=params.language, hotwords=params.keyterms, model=params.model),
             reply_to=reply_to,
-            pacer=InterimPacer(config.interim_step_s, config.interim_pacing),
+            pacer=InterimPacer(
+                config.interim_step_s,
+                config.interim_pacing,
+                None if not config.interim_pause_ms else config.interim_pause_ms / 1000,
+            ),
             interim_stall_s=config.interim_stall_s,
             speculative_s=config.speculative_s(params),
         )

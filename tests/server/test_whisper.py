@@ -69,10 +69,32 @@ def test_window_rule_sizes_the_window_from_the_audio() -> None:
     assert rule.max_new_tokens(10.0) > rule.max_new_tokens(1.0) >= rule.min_tokens
 
 
+@pytest.mark.parametrize(
+    ("setting", "final", "interim"),
+    [(None, False, True), ("all", True, True), ("off", False, False), ("true", True, True), ("false", False, False)],
+)
+def test_short_windows_apply_to_the_kinds_the_setting_names(
+    monkeypatch: pytest.MonkeyPatch, setting: str | None, final: bool, interim: bool
+) -> None:
+    from server.app import default_transcriber_factory
+
+    if setting is not None:
+        monkeypatch.setenv("STREAMSCRIBE_SHORT_WINDOW", setting)
+    settings = Settings(window_min_s=12.0)
+    plan = DevicePlan("cpu", "int8", 1)
+    made = default_transcriber_factory(settings, resolve_model("tiny.en", settings.model_cache_dir), plan)()
+    assert isinstance(made, FasterWhisperTranscriber)
+    expected = WindowRule(min_s=12.0, pad_s=settings.window_pad_s)
+    assert made.decode.window(JobKind.FINAL) == (expected if final else None)
+    assert made.decode.window(JobKind.INTERIM) == (expected if interim else None)
+
+
 @pytest.fixture(scope="module")
 def short_window() -> FasterWhisperTranscriber:
     return FasterWhisperTranscriber(
-        resolve_model("tiny.en", Settings().model_cache_dir), cpu_threads=2, decode=DecodeSettings(window=WindowRule())
+        resolve_model("tiny.en", Settings().model_cache_dir),
+        cpu_threads=2,
+        decode=DecodeSettings(final_window=WindowRule(), interim_window=WindowRule()),
     )
 
 

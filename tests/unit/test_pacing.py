@@ -206,3 +206,34 @@ def test_silence_alone_gets_no_interims_under_any_load() -> None:
     h = paced_session(IDLE)
     none, _ = stream(h, silence(2.0))
     assert none == []
+
+
+# -- a pause shows its words at once ----------------------------------------------
+
+
+def test_a_pause_waives_the_step_unless_the_load_stretched_it() -> None:
+    assert interim_step(IDLE, BASE, PACING, at_pause=True) == 0.0
+    assert interim_step(IDLE, BASE, None, at_pause=True) == 0.0
+    assert interim_step(BUSY, BASE, PACING, at_pause=True) == pytest.approx(2.0)
+    assert interim_step(BACKLOG, BASE, PACING, at_pause=True) is None
+
+
+PAUSING = SessionConfig(default_endpointing_ms=500, interim_pause_ms=100)
+
+
+def test_a_pause_gets_an_interim_of_the_speech_before_it_at_once() -> None:
+    h = Harness([("interim_results", "true")], config=PAUSING)
+    (first,) = interims(h.send(track(("silence", 0.5), ("speech", 0.6))))  # at 0.5 s of segment audio
+    assert interims(h.answer(first, ["a"])) == []  # 0.1 s more audio: under the step
+    assert interims(h.send(silence(0.08))) == []  # not a pause yet
+    (at_pause,) = interims(h.send(silence(0.04)))  # 100 ms of silence: its speech is read now
+    assert at_pause.duration == pytest.approx(0.6 + 0.26 + 0.1, abs=0.021)
+    assert interims(h.answer(at_pause, ["a", "b"])) == []  # one interim per pause
+    assert interims(h.send(silence(0.2))) == []
+
+
+def test_without_a_pause_setting_pauses_change_nothing() -> None:
+    h = Harness([("interim_results", "true")], config=SessionConfig(default_endpointing_ms=500))
+    (first,) = interims(h.send(track(("silence", 0.5), ("speech", 0.6))))
+    h.answer(first, ["a"])
+    assert interims(h.send(silence(0.12))) == []  # a pause, but under the step: nothing
