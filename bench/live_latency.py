@@ -14,9 +14,9 @@ pauses at real-time pace in 100 ms frames with interim results on, and reports:
 - final WER against the LibriVox transcripts, and how many finals each
   utterance was cut into (a short endpointing splits sentences at pauses);
 - the server's peak RSS (VmHWM);
-- the yardstick: one direct faster-whisper call per utterance on this machine,
-  in the same run; end-of-turn latency beyond the endpointing silence is also
-  given as a multiple of it.
+- the yardstick (bench/yardstick.py): one direct faster-whisper call per
+  utterance on this machine, in the same run; end-of-turn latency beyond the
+  endpointing silence is also given as a multiple of it.
 
 The first run of each server is a warm-up and is not counted.
 """
@@ -29,13 +29,13 @@ import json
 import statistics
 import sys
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from bench.yardstick import yardstick_s
 from tests import audio
 from tests.live import Received, ServerProcess, listen_url, stream
 
@@ -125,27 +125,6 @@ async def run_one(server: ServerProcess, pcm: bytes) -> Received:
         pace_s=CHUNK_S,
         timeout_s=300,
     )
-
-
-def yardstick_s() -> float:
-    """The median time of one direct `faster_whisper.WhisperModel.transcribe` call per utterance
-    (30 s window, beam 5, word timestamps, one thread like one server worker), measured now on
-    this machine: latencies are also reported as multiples of it, since machines differ."""
-    from faster_whisper import WhisperModel
-
-    from server.config import Settings
-    from server.models import resolve_model
-
-    model = WhisperModel(
-        str(resolve_model("tiny.en", Settings().model_cache_dir).path), compute_type="int8", cpu_threads=1
-    )
-    times = []
-    for clip in [*audio.librivox_clips()] * 2:
-        started = time.perf_counter()
-        segments, _ = model.transcribe(clip.audio.astype(np.float32) / 32768, beam_size=5, word_timestamps=True)
-        list(segments)
-        times.append(time.perf_counter() - started)
-    return statistics.median(times[len(times) // 2 :])  # the first pass warms up
 
 
 def measure(endpointing: int, runs: int, extra_env: dict[str, str]) -> dict[str, Any]:
