@@ -58,6 +58,8 @@ class ServerProcess:
     """What must answer 200 before start() returns (/healthz for a gateway without workers yet)."""
     process: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
+    cwd: Path = REPO_ROOT
+    """Where `python -m server.cli` runs, so whose `server` package it imports (loadtest --baseline)."""
 
     @property
     def http_url(self) -> str:
@@ -74,7 +76,7 @@ class ServerProcess:
         command = [sys.executable, "-m", "server.cli", self.command, "--port", str(self.port)]
         command += ["--archive-dir", str(self.archive_dir), *self.args]
         with self.log_path.open("wb") as log:
-            self.process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+            self.process = subprocess.Popen(command, cwd=self.cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

@@ -74,6 +74,8 @@ class WorkerProcess:
     env: dict[str, str] = field(default_factory=dict)
     worker_id: str = ""
     process: subprocess.Popen[bytes] | None = None
+    cwd: Path = REPO_ROOT
+    """Where `python -m server.cli` runs, so whose `server` package it imports (loadtest --baseline)."""
 
     def start(self) -> WorkerProcess:
         env = {
@@ -87,7 +89,7 @@ class WorkerProcess:
         if self.worker_id:
             command += ["--worker-id", self.worker_id]
         with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+            self.process = subprocess.Popen(command, cwd=self.cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
         return self
 
     def wait_warm(self, client: redis.Redis, timeout_s: float = 60.0) -> WorkerProcess:
