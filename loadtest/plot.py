@@ -2,10 +2,11 @@
 
 .venv/bin/python -m loadtest.plot artifacts/loadtest/sweep/*.json --out docs/capacity.png [--table FILE.md]
 
-Results of the same mode and interim setting are merged into one curve (a
-sweep may be run in pieces); left: end-of-turn p95 and p50, right: interim lag
-p95 of the runs with interim results. `--table` also writes the merged
-figures as one markdown table.
+Results of the same mode, revision and interim setting are merged into one
+curve (a sweep may be run in pieces; results of loadtest.run before
+`--interims` and `--baseline` are read too); left: end-of-turn p95 and p50,
+right: interim lag p95 of the runs with interim results. `--table` also writes
+the merged rows as one markdown table (loadtest.summary's columns).
 """
 
 from __future__ import annotations
@@ -17,44 +18,36 @@ from typing import Any
 
 import matplotlib
 
+from loadtest import summary
+
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
+Curve = tuple[str, str, bool]
+"""mode, revision, interims"""
 
-def merged(paths: list[Path]) -> tuple[dict[tuple[str, bool], list[dict[str, Any]]], float | None]:
-    curves: dict[tuple[str, bool], dict[int, dict[str, Any]]] = {}
-    bound = None
+
+def result_rows(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """The rows of one loadtest.run result, each with its mode, revision and interim setting
+    (results written before `--interims` and `--baseline` kept those once, for all rows)."""
+    if "interim_results" not in result:
+        return list(result["rows"])
+    labels = {"mode": result["mode"], "revision": "", "interims": result["interim_results"]}
+    labels["end_of_turn_bound_ms"] = result.get("bound_ms")
+    return [{**labels, "passes": row.get("within_bound")} | row for row in result["rows"]]
+
+
+def merged(paths: list[Path]) -> dict[Curve, list[dict[str, Any]]]:
+    curves: dict[Curve, dict[int, dict[str, Any]]] = {}
     for path in paths:
-        result = json.loads(path.read_text())
-        bound = result["bound_ms"]
-        rows = curves.setdefault((result["mode"], result["interim_results"]), {})
-        for row in result["rows"]:
+        for row in result_rows(json.loads(path.read_text())):
             if row["end_of_turn_p95_ms"] is not None:
-                rows[row["streams"]] = row
-    return {key: [rows[n] for n in sorted(rows)] for key, rows in sorted(curves.items())}, bound
+                curves.setdefault((row["mode"], row["revision"], row["interims"]), {})[row["streams"]] = row
+    return {key: [rows[n] for n in sorted(rows)] for key, rows in sorted(curves.items())}
 
 
-def fmt(value: float | None) -> str:
-    return "-" if value is None else f"{value:.0f}"
-
-
-def table(curves: dict[tuple[str, bool], list[dict[str, Any]]], bound: float | None) -> str:
-    lines = [
-        "| mode | interims | streams | runs | end-of-turn p50 / p95 ms | p95 of each run ms "
-        "| interim lag p50 / p95 ms | first interim p50 ms | WER | CPU s per audio s |",
-        "|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for (mode, interim), rows in curves.items():
-        for r in rows:
-            runs = ", ".join(fmt(v) for v in r.get("end_of_turn_p95_ms_runs", []))
-            over = "" if bound is None or r["end_of_turn_p95_ms"] <= bound else " (over)"
-            lines.append(
-                f"| {mode} | {'on' if interim else 'off'} | {r['streams']} | {r['runs']} "
-                f"| {fmt(r['end_of_turn_p50_ms'])} / {fmt(r['end_of_turn_p95_ms'])}{over} | {runs or '-'} "
-                f"| {fmt(r['interim_lag_p50_ms'])} / {fmt(r['interim_lag_p95_ms'])} | {fmt(r['first_interim_p50_ms'])} "
-                f"| {r['wer']:.3f} | {r['cpu_s_per_audio_s']:.3f} |"
-            )
-    return "\n".join(lines) + "\n"
+def table(curves: dict[Curve, list[dict[str, Any]]]) -> str:
+    return summary.rows_table([row for rows in curves.values() for row in rows])
 
 
 def main() -> int:
@@ -63,19 +56,22 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=Path("docs/capacity.png"))
     parser.add_argument("--table", type=Path, help="also write the merged figures here as markdown")
     args = parser.parse_args()
-    curves, bound = merged(args.results)
+    curves = merged(args.results)
     if args.table:
-        args.table.write_text(table(curves, bound))
+        args.table.write_text(table(curves))
     figure, (turns, interims) = plt.subplots(1, 2, figsize=(11, 4.4), dpi=120)
-    for (mode, interim), rows in curves.items():
-        label = f"{mode}, {'interims on' if interim else 'finals only'}"
+    bounds = sorted(
+        {r["end_of_turn_bound_ms"] for rows in curves.values() for r in rows if r.get("end_of_turn_bound_ms")}
+    )
+    for (mode, revision, interim), rows in curves.items():
+        label = f"{revision + ', ' if revision else ''}{mode}, {'interims on' if interim else 'finals only'}"
         streams = [r["streams"] for r in rows]
         line = turns.plot(streams, [r["end_of_turn_p95_ms"] for r in rows], marker="o", label=f"{label}: p95")
         color = line[0].get_color()
         turns.plot(streams, [r["end_of_turn_p50_ms"] for r in rows], linestyle=":", color=color, label="p50")
         if interim:
             interims.plot(streams, [r["interim_lag_p95_ms"] for r in rows], marker="o", color=color, label=label)
-    if bound:
+    for bound in bounds:
         turns.axhline(bound, color="grey", linestyle="--", linewidth=1, label=f"bound {bound:.0f} ms")
     turns.set_title("end-of-turn latency (last word sent to speech_final)", fontsize=9)
     turns.set_ylabel("ms")

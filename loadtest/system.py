@@ -1,16 +1,18 @@
 """The system under test for load tests: embedded or distributed, started on free
-loopback ports, with the server-side figures a load test reports."""
+loopback ports from one source tree (loadtest.revision), with the server-side
+figures a load test reports. Every Whisper worker has `WORKER_THREADS` threads,
+the thread count of the yardstick (bench/yardstick.py)."""
 
 from __future__ import annotations
 
 import re
-import time
 import urllib.request
 from pathlib import Path
 
-import psutil
+import psutil  # type: ignore[import-untyped,unused-ignore]
 
-from tests import audio
+from bench.yardstick import WORKER_THREADS
+from loadtest import revision
 from tests.integration.services import RedisServer, WorkerProcess
 from tests.live import ServerProcess
 
@@ -44,29 +46,40 @@ def histogram_mean(metrics: str, name: str, labels: str = "") -> float | None:
 class System:
     """The system under test: started once, measured at several concurrencies."""
 
-    def __init__(self, mode: str, root: Path) -> None:
+    def __init__(self, mode: str, root: Path, tree: revision.Tree | None = None) -> None:
         self.mode = mode
+        self.tree = tree or revision.current()
         self.redis: RedisServer | None = None
         self.workers: list[WorkerProcess] = []
-        env = {"STREAMSCRIBE_ARCHIVE": "false", "STREAMSCRIBE_MAX_SESSIONS": "256"}
+        here = revision.environment(self.tree)
+        threads = {"STREAMSCRIBE_CPU_THREADS": str(WORKER_THREADS)}
+        env = {**here, "STREAMSCRIBE_ARCHIVE": "false", "STREAMSCRIBE_MAX_SESSIONS": "256"}
         if mode == "embedded":
-            self.server = ServerProcess(
-                archive_dir=root / "archive", env={**env, "STREAMSCRIBE_WORKERS": "2", "STREAMSCRIBE_CPU_THREADS": "1"}
+            self.env = {**env, "STREAMSCRIBE_WORKERS": "2", **threads}
+            self.server = ServerProcess(archive_dir=root / "archive", env=self.env, cwd=self.tree.root).start()
+            return
+        self.redis = RedisServer(root / "redis").start()
+        client = self.redis.client()
+        self.workers = [
+            WorkerProcess(
+                self.redis.url,
+                root / f"worker{i}.log",
+                env={**here, **threads},
+                worker_id=f"bench{i}",
+                cwd=self.tree.root,
             ).start()
-        else:
-            self.redis = RedisServer(root / "redis").start()
-            client = self.redis.client()
-            self.workers = [
-                WorkerProcess(self.redis.url, root / f"worker{i}.log", worker_id=f"bench{i}").start() for i in range(2)
-            ]
-            for worker in self.workers:
-                worker.wait_warm(client)
-            self.server = ServerProcess(
-                archive_dir=root / "archive",
-                command="gateway",
-                args=("--redis-url", self.redis.url),
-                env={**env, "STREAMSCRIBE_ADMISSION_QUEUED_FINALS_PER_WORKER": "1000"},
-            ).start()
+            for i in range(2)
+        ]
+        for worker in self.workers:
+            worker.wait_warm(client)
+        self.env = {**env, "STREAMSCRIBE_ADMISSION_QUEUED_FINALS_PER_WORKER": "1000"}
+        self.server = ServerProcess(
+            archive_dir=root / "archive",
+            command="gateway",
+            args=("--redis-url", self.redis.url),
+            env=self.env,
+            cwd=self.tree.root,
+        ).start()
 
     def pids(self) -> list[int]:
         processes = [self.server.process, *(w.process for w in self.workers)]
@@ -86,23 +99,3 @@ class System:
             worker.stop()
         if self.redis:
             self.redis.stop()
-
-
-def floor_cpu_per_audio_second(clips: list[audio.Clip]) -> float:
-    import numpy as np
-    from faster_whisper import WhisperModel
-
-    from server.config import Settings
-    from server.models import resolve_model
-
-    model = WhisperModel(
-        str(resolve_model("tiny.en", Settings().model_cache_dir).path), device="cpu", compute_type="int8", cpu_threads=1
-    )
-    list(model.transcribe(clips[0].audio.astype(np.float32) / 32768, beam_size=5)[0])  # warm-up
-    started = time.process_time()
-    for clip in clips:
-        segments, _ = model.transcribe(
-            clip.audio.astype(np.float32) / 32768, beam_size=5, word_timestamps=True, condition_on_previous_text=False
-        )
-        list(segments)
-    return (time.process_time() - started) / sum(c.duration for c in clips)
