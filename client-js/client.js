@@ -10,6 +10,7 @@ import { CLOSE_MEANINGS, FATAL_CLOSE_CODES, StreamscribeError } from './errors.j
 import { Emitter } from './emitter.js';
 import { clientSettings } from './options.js';
 import { listenUrl, serverEvent } from './protocol.js';
+import { ReplayBuffer } from './replay.js';
 
 /**
  * Streams audio to streamscribe and emits results. See streamscribe.d.ts for
@@ -32,14 +33,8 @@ export class StreamscribeClient extends Emitter {
   }
 
   resetStream() {
-    /** samples captured since start (absolute index of the next one) */
-    this.captured = 0;
-    /** @type {{start: number, samples: Int16Array}[]} audio kept for (re)sending, in order */
-    this.retained = [];
-    /** absolute index up to which the current connection has been sent audio */
-    this.sentUpTo = 0;
-    /** absolute index up to which finals have covered the audio */
-    this.acked = 0;
+    /** audio captured since start() that a reconnect may need (replay.js) */
+    this.replay = new ReplayBuffer(this.reconnect);
     /** absolute index of the current connection's time 0 */
     this.connectionOffset = 0;
     this.connections = 0;
@@ -70,7 +65,7 @@ export class StreamscribeClient extends Emitter {
 
   /** Seconds of audio captured since start(). */
   get duration() {
-    return this.captured / TARGET_RATE;
+    return this.replay.captured / TARGET_RATE;
   }
 
   /**
@@ -129,13 +124,12 @@ export class StreamscribeClient extends Emitter {
    */
   sendAudio(samples) {
     if (samples.length === 0) return;
-    this.retained.push({ start: this.captured, samples });
-    this.captured += samples.length;
+    this.replay.push(samples);
     if (this.socketOpen && this.socket) {
       this.transmit(this.socket, samples);
-      this.sentUpTo = this.captured;
+      this.replay.markSent();
     }
-    this.trimRetained();
+    this.trimReplay();
   }
 
   /**
@@ -331,52 +325,28 @@ export class StreamscribeClient extends Emitter {
   }
 
   /**
-   * A new connection's clock starts at 0: it starts with the oldest retained
-   * audio (the first not yet covered by a final), so results map back to the
+   * A new connection's clock starts at 0: it starts with the oldest audio kept
+   * (the first not yet covered by a final), so results map back to the
    * caller's clock by adding that sample's position.
    * @param {WebSocket} socket
    */
   resend(socket) {
-    this.connectionOffset = this.retained.length ? this.retained[0].start : this.captured;
-    for (const chunk of this.retained) this.transmit(socket, chunk.samples);
-    this.sentUpTo = this.captured;
+    this.connectionOffset = this.replay.start;
+    for (const chunk of this.replay.chunks) this.transmit(socket, chunk.samples);
+    this.replay.markSent();
   }
 
-  /** Drop audio that no reconnect will need: covered by finals, older than the replay window, or over the cap. */
-  trimRetained() {
-    const replayFrom = Math.max(this.acked, this.sentUpTo - this.reconnect.replaySeconds * TARGET_RATE);
-    this.dropBefore(Math.min(replayFrom, this.sentUpTo));
-    const cap = this.captured - this.reconnect.maxBufferSeconds * TARGET_RATE;
-    if (this.retained.length && this.retained[0].start < cap) {
-      const droppedUnsent = cap > this.sentUpTo;
-      this.dropBefore(cap);
-      if (droppedUnsent && !this.overflowReported) {
-        this.overflowReported = true;
-        this.emit(
-          'error',
-          new StreamscribeError(
-            'buffer-overflow',
-            `Disconnected for more than ${this.reconnect.maxBufferSeconds} s: the oldest audio was dropped.`,
-          ),
-        );
-      }
-    }
-  }
-
-  /** @param {number} index absolute sample index */
-  dropBefore(index) {
-    while (this.retained.length) {
-      const chunk = this.retained[0];
-      const end = chunk.start + chunk.samples.length;
-      if (end <= index) {
-        this.retained.shift();
-      } else {
-        if (chunk.start < index) {
-          this.retained[0] = { start: index, samples: chunk.samples.subarray(index - chunk.start) };
-        }
-        break;
-      }
-    }
+  /** Drop audio that no reconnect will need; say so (once per connection) when audio never sent was lost. */
+  trimReplay() {
+    if (!this.replay.trim() || this.overflowReported) return;
+    this.overflowReported = true;
+    this.emit(
+      'error',
+      new StreamscribeError(
+        'buffer-overflow',
+        `Disconnected for more than ${this.reconnect.maxBufferSeconds} s: the oldest audio was dropped.`,
+      ),
+    );
   }
 
   /** @param {string} text */
@@ -384,8 +354,8 @@ export class StreamscribeClient extends Emitter {
     const event = serverEvent(text, this.connectionOffset / TARGET_RATE);
     if (!event) return;
     if (event.type === 'final') {
-      this.acked = Math.max(this.acked, Math.round(event.payload.end * TARGET_RATE));
-      this.trimRetained();
+      this.replay.confirm(Math.round(event.payload.end * TARGET_RATE));
+      this.trimReplay();
     } else if (event.type === 'metadata' && event.payload.request_id) {
       this.requestIds.push(String(event.payload.request_id));
     }

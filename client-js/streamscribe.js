@@ -17,6 +17,7 @@
 //
 // This is the entry point; the code is in the modules next to it:
 //   client.js      StreamscribeClient: start/stop, connection, reconnect, resend
+//   replay.js      ReplayBuffer: the audio kept for resending after a reconnect
 //   capture.js     microphone or MediaStream capture through the AudioWorklet
 //   protocol.js    the /v1/listen URL and parameters, server messages as events
 //   options.js     the options' defaults
