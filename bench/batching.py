@@ -25,10 +25,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from server.config import Settings
-from server.models import resolve_model
-from server.whisper import FasterWhisperTranscriber
+from server.transcribe.model_files import resolve_model
+from server.transcribe.whisper import FasterWhisperTranscriber
 from streaming.codecs import Int16Array
-from streaming.transcript import JobKind, TranscribeOptions
+from streaming.jobs import JobKind, TranscribeOptions
 from tests import audio
 
 

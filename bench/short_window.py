@@ -29,10 +29,10 @@ from pathlib import Path
 import numpy as np
 
 from server.config import Settings
-from server.models import resolve_model
-from server.short_window import WindowRule
-from server.whisper import DecodeSettings, FasterWhisperTranscriber
-from streaming.transcript import JobKind, TranscribeOptions, Word
+from server.transcribe.model_files import resolve_model
+from server.transcribe.short_window import WindowRule
+from server.transcribe.whisper import DecodeSettings, FasterWhisperTranscriber
+from streaming.jobs import JobKind, TranscribeOptions, Word
 from tests import audio
 
 

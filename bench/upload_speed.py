@@ -65,8 +65,8 @@ def direct_seconds(pcm: np.ndarray, threads: int, runs: int) -> tuple[float, str
     from faster_whisper import WhisperModel
 
     from server.config import Settings
-    from server.models import resolve_model
-    from server.whisper import DecodeSettings
+    from server.transcribe.model_files import resolve_model
+    from server.transcribe.whisper import DecodeSettings
 
     settings = Settings()
     model = resolve_model(settings.model, settings.model_cache_dir)

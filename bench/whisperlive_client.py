@@ -53,7 +53,7 @@ Segment = tuple[float, float, str]
 def packaged_tiny_en() -> Path:
     """The CTranslate2 tiny.en directory streamscribe serves by default, for WhisperLive to load too."""
     from server.config import Settings
-    from server.models import resolve_model
+    from server.transcribe.model_files import resolve_model
 
     return Path(resolve_model("tiny.en", Settings().model_cache_dir).path)
 

@@ -50,8 +50,8 @@ def measure(clips: Sequence[audio.Clip] | None = None, cpu_threads: int = WORKER
     from faster_whisper import WhisperModel
 
     from server.config import Settings
-    from server.models import resolve_model
-    from server.whisper import plan_device
+    from server.transcribe.model_files import resolve_model
+    from server.transcribe.whisper import plan_device
 
     settings = Settings()
     plan = plan_device(settings.device, settings.compute_type, settings.max_batch)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from server.config import Settings
-from server.models import ModelError, list_models, resolve_model
+from server.transcribe.model_files import ModelError, list_models, resolve_model
 
 # Flags that map one-to-one onto Settings fields (and so onto STREAMSCRIBE_* variables),
 # grouped by what they apply to: each command takes the groups it uses.
@@ -127,7 +127,7 @@ def _check_model(settings: Settings) -> bool:
 
 def _check_listen(settings: Settings) -> bool:
     """Before the model loads: uvicorn only binds after the lifespan, so a busy port would show late."""
-    from server.serving import ListenError, check_can_listen
+    from server.http.serving import ListenError, check_can_listen
 
     try:
         check_can_listen(settings.host, settings.port)
@@ -143,11 +143,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     _configure_logging(settings)
     if not _check_listen(settings) or not _check_model(settings):
         return 2
-    from server.app import create_app, embedded_runtime
-    from server.serving import serve
+    from server.http.app import create_app
+    from server.http.serving import serve
+    from server.runtime.embedded import embedded_runtime
 
     if settings.redis_url:
-        from server.distributed import redis_gateway_runtime
+        from server.runtime.distributed import redis_gateway_runtime
 
         runtime = redis_gateway_runtime(settings, with_workers=True)
     else:
@@ -170,22 +171,22 @@ def cmd_gateway(args: argparse.Namespace) -> int:
     # No model check: a gateway never loads weights and runs without the ML libraries.
     if not _require_redis(settings, "gateway") or not _check_listen(settings):
         return 2
-    from server.app import create_app
-    from server.distributed import redis_gateway_runtime
-    from server.serving import serve
+    from server.http.app import create_app
+    from server.http.serving import serve
+    from server.runtime.distributed import redis_gateway_runtime
 
     if args.reload:
-        from server.serving import serve_with_reload
+        from server.http.serving import serve_with_reload
 
         _export_overrides(args)
-        serve_with_reload("server.reloadable:gateway_app", settings)
+        serve_with_reload("server.http.reloadable:gateway_app", settings)
     else:
         serve(create_app(settings, redis_gateway_runtime(settings)), settings)
     return 0
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    from server.distributed import run_worker
+    from server.runtime.distributed import run_worker
 
     settings = settings_from_args(args)
     _configure_logging(settings)
@@ -196,7 +197,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 def cmd_healthcheck(args: argparse.Namespace) -> int:
     """Exit 0 when this container's process is healthy; else say why on stderr and exit 1."""
-    from server.health import gateway_problem, worker_problem
+    from server.runtime.health import gateway_problem, worker_problem
 
     settings = Settings()
     if args.role == "worker":
@@ -228,9 +229,9 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def cmd_stream(args: argparse.Namespace) -> int:
-    from server.client import StreamError, StreamOptions, stream_file
-    from server.media import MediaError
-    from server.oneshot import FileProblem
+    from server.stream_client import StreamError, StreamOptions, stream_file
+    from server.uploads.decode import MediaError
+    from server.uploads.oneshot import FileProblem
 
     extra = tuple(tuple(item.split("=", 1)) for item in args.param or [])
     options = StreamOptions(
@@ -254,8 +255,8 @@ def cmd_stream(args: argparse.Namespace) -> int:
 
 def cmd_transcribe(args: argparse.Namespace) -> int:
     """Run one file through the upload pipeline in this process (no server) and print the transcript."""
-    from server.oneshot import FileProblem, open_audio, render, transcribe_prepared
-    from server.pipeline import UploadError, UploadOptions
+    from server.uploads.oneshot import FileProblem, open_audio, render, transcribe_prepared
+    from server.uploads.pipeline import UploadError, UploadOptions
 
     settings = settings_from_args(args)
     _configure_logging(settings)
@@ -288,7 +289,7 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
 
 def _default_url() -> str:
     """Where `serve` listens with this environment's settings, as a WebSocket URL."""
-    from server.serving import local_url
+    from server.config import local_url
 
     settings = Settings()
     return local_url(settings.host, settings.port, "ws")
@@ -307,7 +308,7 @@ def _add_stream(commands: Any) -> None:
 
 
 def _add_transcribe(commands: Any) -> None:
-    from server.oneshot import FORMATS
+    from server.uploads.oneshot import FORMATS
 
     transcribe = commands.add_parser("transcribe", help="transcribe a file in-process (no server) and print it")
     transcribe.add_argument("file", help="any audio or video file FFmpeg reads")

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from server.archive import parse_archive_url
 from streaming.pacing import PacingConfig
 from streaming.session import SessionConfig
 
@@ -18,6 +19,41 @@ from streaming.session import SessionConfig
 def _default_cache_dir() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "streamscribe"
+
+
+ALL_INTERFACES = ("", "0.0.0.0", "::")
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_PREFIX_PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+def parse_archive_url(url: str) -> tuple[str, str]:
+    """`s3://bucket/some/prefix` -> ("bucket", "some/prefix/"); the prefix is "" or ends with "/".
+
+    The prefix comes from the operator, not from clients, but is held to plain
+    path segments all the same (no "..", no empty segments, no odd characters)."""
+    parts = urlsplit(url.strip())
+    if parts.scheme != "s3" or parts.query or parts.fragment:
+        raise ValueError(f"archive URL must look like s3://bucket/prefix, got {url!r}")
+    bucket = parts.netloc
+    if not _BUCKET.match(bucket) or ".." in bucket:
+        raise ValueError(f"invalid S3 bucket name {bucket!r} in {url!r}")
+    segments = [segment for segment in parts.path.split("/") if segment]
+    for segment in segments:
+        if not _PREFIX_PART.match(segment) or set(segment) == {"."}:
+            raise ValueError(f"invalid key prefix segment {segment!r} in {url!r}")
+    return bucket, "".join(f"{segment}/" for segment in segments)
+
+
+def host_for_url(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def local_url(host: str, port: int, scheme: str = "http") -> str:
+    """The base URL a client on this machine uses for a server listening on host:port
+    (a wildcard address is no place to connect to: its loopback is)."""
+    if host in ALL_INTERFACES:
+        host = "::1" if host == "::" else "127.0.0.1"
+    return f"{scheme}://{host_for_url(host)}:{port}"
 
 
 class Settings(BaseSettings):

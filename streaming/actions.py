@@ -1,7 +1,7 @@
 """What a live session asks its I/O shell to do.
 
 `ListenSession` never touches a socket, a queue or a disk: each of its inputs
-returns a list of these actions, and the shell (server/listen.py) carries them
+returns a list of these actions, and the shell (server/http/live.py) carries them
 out in order.
 """
 
@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from streaming.codecs import Int16Array
-from streaming.transcript import Job
+from streaming.jobs import Job
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,7 @@ from typing import Any
 
 from streaming.actions import Action, SendMessage, SubmitJob, WithdrawJob
 from streaming.codecs import Int16Array
+from streaming.jobs import Job, JobKind, JobResult, TranscribeOptions, Word
 from streaming.pacing import InterimPacer
 from streaming.protocol import (
     ListenParams,
@@ -30,7 +31,6 @@ from streaming.resample import StreamResampler
 from streaming.segmenter import CloseReason, SegmentClosed, SegmentDropped, Segmenter, SegmenterEvent, SpeechStarted
 from streaming.speculative import SpeculativeStats, Speculator
 from streaming.stabilizer import LocalAgreement
-from streaming.transcript import Job, JobKind, JobResult, TranscribeOptions, Word
 
 
 @dataclass(slots=True)
@@ -294,7 +294,7 @@ class LiveChannel:
         if job is not None:
             actions.append(SubmitJob(job))
             # A final drops the interim of its stream that waits unstarted
-            # (server/queue.py; the Redis workers skip it as superseded), so
+            # (server/jobs/queue.py; the Redis workers skip it as superseded), so
             # the interim in flight may never answer: do not wait for it.
             self._interim.in_flight_revision = None
         return actions

@@ -11,8 +11,8 @@ from enum import IntEnum
 from typing import Any
 
 from streaming.codecs import Encoding
+from streaming.jobs import Word
 from streaming.resample import MAX_RATE, MIN_RATE
-from streaming.transcript import Word
 
 MAX_CHANNELS = 8
 MIN_UTTERANCE_END_MS = 1000

@@ -29,8 +29,10 @@ from typing import Any
 import numpy as np
 
 from streaming.actions import Action, CloseSocket, RecordAudio, SendMessage, SubmitJob
+from streaming.archive_document import archive_document
 from streaming.channel import LiveChannel, SessionContext
 from streaming.codecs import FrameDecoder, Int16Array, downmix, split_channels
+from streaming.jobs import JobKind, JobResult, TranscribeOptions
 from streaming.pacing import InterimPacer, PacingConfig, WorkerLoad
 from streaming.protocol import (
     CloseCode,
@@ -47,7 +49,6 @@ from streaming.protocol import (
 from streaming.resample import StreamResampler
 from streaming.segmenter import Segmenter, SegmenterConfig
 from streaming.speculative import SpeculativeStats
-from streaming.transcript import JobKind, JobResult, TranscribeOptions
 from streaming.vad import VoiceDetector
 
 # The action types live in streaming.actions; re-exported so that code written
@@ -382,25 +383,21 @@ class ListenSession:
 
     def transcript_document(self) -> dict[str, Any]:
         """Everything the archive keeps about this session besides the audio."""
-        return {
-            "request_id": self.session_id,
-            "created": self.created,
-            "duration": round(self.audio_seconds, 3),
-            "channels": self.params.channels,
-            "params": {
+        return archive_document(
+            request_id=self.session_id,
+            created=self.created,
+            source="live",
+            channels=self.params.channels,
+            duration_s=self.audio_seconds,
+            params={
                 "encoding": self.params.encoding.value,
                 "sample_rate": self.params.sample_rate,
                 "multichannel": self.params.multichannel,
                 "language": self.params.language,
                 "interim_results": self.params.interim_results,
             },
-            "model_info": self.model.as_dict(),
-            "close": {"code": self._close_code, "reason": self._close_reason},
-            "errors": list(self.errors),
-            "transcript": " ".join(
-                f["channel"]["alternatives"][0]["transcript"]
-                for f in self.finals
-                if f["channel"]["alternatives"][0]["transcript"]
-            ),
-            "results": self.finals,
-        }
+            model_info=self.model.as_dict(),
+            results=self.finals,
+            errors=self.errors,
+            close={"code": self._close_code, "reason": self._close_reason},
+        )

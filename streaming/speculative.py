@@ -26,8 +26,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from streaming.jobs import Job, JobResult
 from streaming.segmenter import SegmentClosed, Segmenter
-from streaming.transcript import Job, JobResult
 
 _EPSILON_S = 1e-9
 """Frame arithmetic in float seconds: absorbs rounding when comparing with the threshold."""

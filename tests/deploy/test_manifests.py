@@ -6,7 +6,7 @@ strict mode, and KEDA's custom resources through strict schemas made from KEDA's
 own CRDs (schemas/, keda_schema.py). Then the properties that keep accepted audio
 safe when a container dies: Redis persistence, drain times longer than the drain
 timeout, health checks, workers that scale by replicas, and stream names that are
-the server's (server/keys.py).
+the server's (server/jobs/redis_keys.py).
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ import kubernetes_validate.utils as kubernetes_validate
 import pytest
 import yaml
 
-from server import keys
 from server.config import Settings
+from server.jobs import redis_keys as keys
 from tests.deploy.helpers import (
     KUBERNETES,
     ROOT,

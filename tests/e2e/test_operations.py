@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import websockets
 
-from server.models import ModelError, resolve_model
+from server.transcribe.model_files import ModelError, resolve_model
 from tests import audio
 from tests.e2e.conftest import TEST_API_KEY
 from tests.live import REPO_ROOT, ServerProcess, listen_url, stream

@@ -22,7 +22,7 @@ from deepgram import DeepgramClient
 from deepgram.environment import DeepgramClientEnvironment
 from openai import OpenAI
 
-from server.sniff import SNIFF_BYTES, sniff
+from server.uploads.sniff import SNIFF_BYTES, sniff
 from tests import audio
 from tests.e2e.conftest import STRICT_MAX_UPLOAD_BYTES, TEST_API_KEY
 from tests.live import REPO_ROOT, ServerProcess

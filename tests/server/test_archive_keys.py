@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from server.archive import index_key, parse_archive_url, recording_key, wav_header
+from server.archive.base import index_key, recording_key, wav_header
+from server.archive.s3 import S3Archive
+from server.archive.s3_recording import S3Recording
 from server.cli import build_parser, settings_from_args
-from server.config import Settings
+from server.config import Settings, parse_archive_url
 from server.metrics import Metrics
-from server.s3archive import S3Archive
-from server.s3recording import S3Recording
 from streaming.protocol import ProtocolError, parse_listen_params
 
 STARTED = datetime(2026, 3, 9, 23, 59, 59, tzinfo=UTC)

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from server.archive import LocalArchive, recording_key
+from server.archive.base import LocalArchive, recording_key
 
 STARTED = datetime(2026, 11, 24, 3, 4, 5, tzinfo=UTC)
 

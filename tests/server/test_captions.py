@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from server.formats import ends_sentence, group_words, render_srt, render_vtt
-from streaming.transcript import Word
+from server.uploads.formats import ends_sentence, group_words, render_srt, render_vtt
+from streaming.jobs import Word
 
 
 def words(text: str) -> list[Word]:

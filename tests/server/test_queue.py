@@ -6,8 +6,8 @@ import asyncio
 
 import numpy as np
 
-from server.queue import MemoryJobQueue
-from streaming.transcript import Job, JobKind, JobResult
+from server.jobs.queue import MemoryJobQueue
+from streaming.jobs import Job, JobKind, JobResult
 
 
 def job(session: str, kind: JobKind, revision: int, channel: int = 0, seq: int = 1) -> Job:

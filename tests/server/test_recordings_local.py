@@ -13,9 +13,9 @@ import numpy as np
 from starlette.applications import Starlette
 from starlette.routing import Route
 
-from server.archive import LocalArchive
+from server.archive.base import LocalArchive
 from server.config import Settings
-from server.recordings import get_recording, get_recording_audio
+from server.http.recordings import get_recording, get_recording_audio
 
 STARTED = datetime(2026, 3, 9, 12, 0, tzinfo=UTC)
 

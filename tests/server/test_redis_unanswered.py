@@ -8,8 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from server.redis_queue import RedisGatewayQueue, encode_result
-from streaming.transcript import Job, JobKind, JobResult
+from server.jobs.redis_streams import RedisGatewayQueue, encode_result
+from streaming.jobs import Job, JobKind, JobResult
 
 
 def final(revision: int, seq: int = 1) -> Job:

@@ -10,7 +10,7 @@ import pytest
 from starlette.applications import Starlette
 
 from server.config import Settings
-from server.serving import ListenError, check_can_listen, make_server, ready_message
+from server.http.serving import ListenError, check_can_listen, make_server, ready_message
 
 
 def test_ready_message_names_the_page_and_the_api() -> None:

@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from server.media import AudioDecoder, MediaError
-from server.pipeline import UploadError, prepare
-from server.sniff import SNIFF_BYTES, sniff
+from server.uploads.decode import AudioDecoder, MediaError
+from server.uploads.pipeline import UploadError, prepare
+from server.uploads.sniff import SNIFF_BYTES, sniff
 
 
 def wav_bytes(samples: np.ndarray, rate: int = 16000, channels: int = 1) -> bytes:

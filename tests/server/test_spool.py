@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from server.archive.spool import Spool, SpoolReader
 from server.metrics import Metrics
-from server.spool import Spool, SpoolReader
 
 SESSION = "0b9a7c1e-2f4d-4a6b-8c3d-5e7f9a1b2c3d"
 

@@ -9,7 +9,7 @@ from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from server.config import Settings
-from server.web import CLIENT_DIR, STATIC_DIR, install_web
+from server.http.page import CLIENT_DIR, STATIC_DIR, install_web
 
 
 def client_for(**settings: object) -> TestClient:

@@ -12,10 +12,10 @@ import numpy.typing as npt
 import pytest
 
 from server.config import Settings
-from server.models import resolve_model
-from server.short_window import WindowRule
-from server.whisper import DecodeSettings, DevicePlan, FasterWhisperTranscriber, plan_device
-from streaming.transcript import JobKind, TranscribeOptions, Word
+from server.transcribe.model_files import resolve_model
+from server.transcribe.short_window import WindowRule
+from server.transcribe.whisper import DecodeSettings, DevicePlan, FasterWhisperTranscriber, plan_device
+from streaming.jobs import JobKind, TranscribeOptions, Word
 from tests import audio
 
 
@@ -76,7 +76,7 @@ def test_window_rule_sizes_the_window_from_the_audio() -> None:
 def test_short_windows_apply_to_the_kinds_the_setting_names(
     monkeypatch: pytest.MonkeyPatch, setting: str | None, final: bool, interim: bool
 ) -> None:
-    from server.app import default_transcriber_factory
+    from server.runtime.embedded import default_transcriber_factory
 
     if setting is not None:
         monkeypatch.setenv("STREAMSCRIBE_SHORT_WINDOW", setting)

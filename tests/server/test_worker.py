@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import pytest
 
-from server.queue import MemoryJobQueue, TakenJob
-from server.worker import WorkerPool, batches
+from server.jobs.queue import MemoryJobQueue, TakenJob
+from server.jobs.worker import WorkerPool, batches
 from streaming.codecs import Int16Array
-from streaming.transcript import Job, JobKind, JobResult, TranscribeOptions, Word
+from streaming.jobs import Job, JobKind, JobResult, TranscribeOptions, Word
 
 
 def job(session: str, kind: JobKind = JobKind.FINAL, *, start: float = 0.0, language: str | None = None) -> Job:

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from streaming.codecs import Int16Array
+from streaming.jobs import Job
 from streaming.pacing import (
     InterimPacer,
     PacingConfig,
@@ -20,7 +21,6 @@ from streaming.pacing import (
     resume_floor,
 )
 from streaming.session import SessionConfig
-from streaming.transcript import Job
 from tests.unit.test_session import Harness, finals, interims, silence, speech, track
 
 PACING = PacingConfig(max_step_s=4.0, wait_factor=2.0, pause_finals_per_worker=1.0, resume_s=2.0)

@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from streaming.codecs import Encoding
+from streaming.jobs import Word
 from streaming.protocol import (
     CloseCode,
     CloseStream,
@@ -25,7 +26,6 @@ from streaming.protocol import (
     speech_started_message,
     utterance_end_message,
 )
-from streaming.transcript import Word
 
 # -- query parameters ----------------------------------------------------------------
 

@@ -14,10 +14,10 @@ from hypothesis import strategies as st
 
 from streaming.actions import Action, CloseSocket, RecordAudio, SendMessage, SubmitJob
 from streaming.codecs import ALAW_TABLE, MULAW_TABLE, Encoding, Int16Array
+from streaming.jobs import Job, JobKind, JobResult, TranscribeOptions, Word
 from streaming.protocol import CloseCode, ModelInfo, parse_listen_params
 from streaming.resample import StreamResampler
 from streaming.session import ListenSession, SessionConfig, State
-from streaming.transcript import Job, JobKind, JobResult, TranscribeOptions, Word
 
 MODEL = ModelInfo(name="general", version="test", arch="whisper-tiny", uuid="model-uuid-1")
 FRAME = 320  # 20 ms at 16 kHz

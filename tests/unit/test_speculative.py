@@ -10,8 +10,8 @@ import pytest
 
 from streaming.actions import Action, SendMessage, WithdrawJob
 from streaming.codecs import Int16Array
+from streaming.jobs import Job, JobKind
 from streaming.session import SessionConfig, SpeculativeStats
-from streaming.transcript import Job, JobKind
 from tests.unit.test_session import (
     UTTERANCE,
     Harness,

@@ -1,0 +1,78 @@
+"""create_app(settings): the Starlette application, its routes and lifespan, and the monitoring endpoints."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route, WebSocketRoute
+
+from server.config import Settings
+from server.http.live import listen_endpoint
+from server.http.page import install_web
+from server.http.recordings import get_recording, get_recording_audio
+from server.http.uploads import deepgram_listen, list_models, openai_transcriptions
+from server.runtime.embedded import Runtime, embedded_runtime
+from server.runtime.gateway import Gateway
+
+log = logging.getLogger("streamscribe.app")
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    gateway: Gateway = request.app.state.gateway
+    state = await gateway.readiness()
+    return JSONResponse(
+        {
+            "ready": state.ready,
+            "detail": state.detail,
+            "warm_workers": state.warm_workers,
+            "sessions": gateway.active_sessions,
+        },
+        status_code=200 if state.ready else 503,
+    )
+
+
+async def metrics(request: Request) -> Response:
+    gateway: Gateway = request.app.state.gateway
+    depth = await gateway.queue.depth()
+    gateway.metrics.queue_depth.labels("final").set(depth.finals)
+    gateway.metrics.queue_depth.labels("interim").set(depth.interims)
+    return Response(gateway.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+
+def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
+    runtime = runtime or embedded_runtime(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await runtime.startup()
+        try:
+            yield
+        finally:
+            await runtime.shutdown()
+
+    app = Starlette(
+        routes=[
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+            Route("/metrics", metrics),
+            WebSocketRoute("/v1/listen", listen_endpoint),
+            Route("/v1/listen", deepgram_listen, methods=["POST"]),
+            Route("/v1/audio/transcriptions", openai_transcriptions, methods=["POST"]),
+            Route("/v1/models", list_models, methods=["GET"]),
+            Route("/v1/recordings/{session_id}", get_recording, methods=["GET"]),
+            Route("/v1/recordings/{session_id}/audio", get_recording_audio, methods=["GET"], name="recording_audio"),
+        ],
+        lifespan=lifespan,
+    )
+    app.state.gateway = runtime.gateway
+    install_web(app, settings)
+    return app

@@ -1,0 +1,223 @@
+"""WS /v1/listen: the thin loop that feeds a ListenSession and carries out its actions."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import json
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from starlette.responses import JSONResponse
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+
+from server.archive.base import ArchiveOutcome, Recording
+from server.policy import OPT_OUT_REFUSED, admission, archive_for, authenticate, finish_archive, opt_out_refused
+from server.runtime.gateway import Gateway, ShutdownRequested
+from streaming.actions import Action, CloseSocket, RecordAudio, SendMessage, SubmitJob, WithdrawJob
+from streaming.jobs import JobResult
+from streaming.protocol import CloseCode, ListenParams, ProtocolError, parse_listen_params
+from streaming.session import ListenSession
+from streaming.vad import WebRtcVoiceDetector
+
+log = logging.getLogger("streamscribe.listen")
+TICK_S = 0.25
+MAX_QUEUED_FRAMES = 64
+"""Client frames read ahead of the session; beyond this the reader stops reading,
+so a client sending faster than the session consumes is slowed by TCP, not
+buffered in gateway memory."""
+MAX_REASON_BYTES = 123
+
+
+@dataclass(frozen=True, slots=True)
+class _Bytes:
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class _Text:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Disconnect:
+    pass
+
+
+def close_reason(reason: str) -> str:
+    """WebSocket close reasons are limited to 123 bytes of UTF-8."""
+    encoded = reason.encode()
+    if len(encoded) <= MAX_REASON_BYTES:
+        return reason
+    return encoded[: MAX_REASON_BYTES - 3].decode(errors="ignore") + "..."
+
+
+async def listen_endpoint(websocket: WebSocket) -> None:
+    gateway: Gateway = websocket.app.state.gateway
+    caller = authenticate(websocket.headers, gateway.settings.api_keys)
+    if not caller.allowed:
+        gateway.metrics.sessions_refused.labels("unauthorized").inc()
+        await websocket.send_denial_response(
+            JSONResponse(
+                {"err_code": "INVALID_AUTH", "err_msg": "Invalid credentials: send Authorization: Token KEY"},
+                status_code=401,
+            )
+        )
+        return
+    try:
+        params = parse_listen_params(websocket.query_params.multi_items())
+        refusal: ProtocolError | None = None
+    except ProtocolError as error:
+        refusal = error
+    if refusal is None and opt_out_refused(gateway, params.archive):
+        refusal = ProtocolError(CloseCode.POLICY_VIOLATION, OPT_OUT_REFUSED)
+    if refusal is None and (admitted := await admission(gateway, real_time=True)) is not None:
+        refusal = ProtocolError(admitted.close_code, admitted.message)
+    await websocket.accept(subprotocol=caller.subprotocol)
+    if refusal is not None:
+        gateway.metrics.sessions_refused.labels(str(refusal.code)).inc()
+        await websocket.close(refusal.code, close_reason(refusal.reason))
+        return
+    await LiveConnection(gateway, websocket, params).run()
+
+
+class LiveConnection:
+    """Shell of one session: socket reader, result inbox and the clock feed the core."""
+
+    def __init__(self, gateway: Gateway, websocket: WebSocket, params: ListenParams) -> None:
+        self.gateway = gateway
+        self.websocket = websocket
+        settings = gateway.settings
+        self.started = datetime.now(UTC)
+        session_id = str(uuid.uuid4())
+        self.session = ListenSession(
+            session_id=session_id,
+            params=params,
+            model=gateway.model_info,
+            detector_factory=lambda: WebRtcVoiceDetector(settings.vad_mode),
+            config=settings.session_config(),
+            reply_to=gateway.gateway_id,
+            created=self.started.isoformat(),
+            now=time.monotonic(),
+        )
+        self.connected = True
+        self._recording: Recording | None = None
+        self._frame_slots = asyncio.Semaphore(MAX_QUEUED_FRAMES)
+
+    async def run(self) -> None:
+        gateway, session = self.gateway, self.session
+        inbox = gateway.register(session.session_id)
+        gateway.metrics.sessions_total.inc()
+        reader = asyncio.create_task(self._read(inbox), name=f"reader-{session.session_id}")
+        try:
+            archive = archive_for(gateway, session.params.archive)
+            self._recording = await archive.open(session.session_id, self.started, session.params.output_channels)
+            while not session.closed:
+                try:
+                    event = await asyncio.wait_for(inbox.get(), timeout=TICK_S)
+                except TimeoutError:
+                    event = None
+                await self._dispatch(self._feed(event))
+        except Exception:
+            log.exception("session %s failed", session.session_id)
+            gateway.metrics.errors.labels("session").inc()
+            if self.connected:
+                with contextlib.suppress(Exception):
+                    await self.websocket.close(CloseCode.INTERNAL_ERROR, "internal server error")
+        finally:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
+            gateway.unregister(session.session_id)
+            gateway.metrics.audio_seconds.inc(session.audio_seconds)
+            gateway.metrics.count_speculative(session.speculative)
+
+    def _feed(self, event: object) -> list[Action]:
+        now = time.monotonic()
+        session = self.session
+        # The gateway measures the load for all sessions; storing it is cheap, so every input sees the latest.
+        session.observe_load(self.gateway.load.current, now)
+        if isinstance(event, _Bytes | _Text):
+            self._frame_slots.release()
+            if isinstance(event, _Bytes):
+                return session.receive_bytes(event.data, now)
+            return session.receive_text(event.text, now)
+        if isinstance(event, JobResult):
+            metrics = self.gateway.metrics
+            metrics.queue_wait.labels(event.kind.value).observe(event.queue_seconds)
+            if event.published_at:
+                metrics.result_transit.observe(max(0.0, time.time() - event.published_at))
+            return session.receive_result(event, now)
+        if isinstance(event, ShutdownRequested):
+            return session.shutdown(now)
+        if isinstance(event, _Disconnect):
+            self.connected = False
+            return session.disconnected(now)
+        return session.tick(now)
+
+    async def _read(self, inbox: asyncio.Queue[object]) -> None:
+        try:
+            while True:
+                await self._frame_slots.acquire()
+                message = await self.websocket.receive()
+                if message["type"] == "websocket.disconnect":
+                    break
+                if message.get("bytes") is not None:
+                    inbox.put_nowait(_Bytes(message["bytes"]))
+                elif message.get("text") is not None:
+                    inbox.put_nowait(_Text(message["text"]))
+                else:
+                    self._frame_slots.release()
+        except (WebSocketDisconnect, RuntimeError):
+            pass
+        inbox.put_nowait(_Disconnect())
+
+    async def _dispatch(self, actions: list[Action]) -> None:
+        for action in actions:
+            if isinstance(action, RecordAudio):
+                assert self._recording is not None
+                await self._recording.write(action.samples)
+            elif isinstance(action, SubmitJob):
+                job = action.job
+                self.gateway.metrics.jobs_submitted.labels(job.kind.value).inc()
+                await self.gateway.queue.submit(job)
+            elif isinstance(action, WithdrawJob):
+                self.gateway.queue.withdraw(action.job)
+            elif isinstance(action, SendMessage):
+                if action.end_of_turn_s is not None:
+                    self.gateway.metrics.end_of_turn.observe(action.end_of_turn_s)
+                payload = action.payload
+                if payload.get("type") == "Metadata":
+                    payload = {**payload, "archive": (await self._finish_archive()).as_dict()}
+                await self._send(payload)
+            elif isinstance(action, CloseSocket):
+                await self._close(action.code, action.reason)
+
+    async def _finish_archive(self) -> ArchiveOutcome:
+        assert self._recording is not None
+        document = self.session.transcript_document()
+        address = self.websocket.client.host if self.websocket.client else ""
+        salt = self.gateway.settings.archive_salt.get_secret_value().encode()
+        salted = hmac.new(salt, address.encode(), hashlib.sha256)
+        document["client"] = {"address_hash": salted.hexdigest()[:32]}
+        return await finish_archive(self.gateway, self._recording, document, self.session.params.archive)
+
+    async def _send(self, payload: dict[str, object]) -> None:
+        if not self.connected:
+            return
+        try:
+            await self.websocket.send_text(json.dumps(payload))
+        except (WebSocketDisconnect, RuntimeError, OSError):
+            self.connected = False
+
+    async def _close(self, code: int, reason: str) -> None:
+        if not self.connected or self.websocket.application_state is WebSocketState.DISCONNECTED:
+            return
+        with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
+            await self.websocket.close(code, close_reason(reason))
+        self.connected = False

@@ -1,0 +1,349 @@
+"""File uploads: POST /v1/listen (Deepgram pre-recorded), POST /v1/audio/transcriptions
+(OpenAI) and GET /v1/models. The HTTP shells around server.uploads.pipeline."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import math
+import uuid
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+
+from server.http.intake import file_of, receive_body, receive_form
+from server.policy import OPT_OUT_REFUSED, admission, authenticate, opt_out_refused
+from server.runtime.gateway import Gateway
+from server.uploads.formats import (
+    deepgram_response,
+    openai_json,
+    openai_verbose_json,
+    render_srt,
+    render_text,
+    render_vtt,
+)
+from server.uploads.pipeline import (
+    Prepared,
+    SegmentTranscript,
+    Transcript,
+    UploadError,
+    UploadOptions,
+    prepare,
+    transcribe_upload,
+)
+from streaming.protocol import ProtocolError, parse_bool, parse_listen_params
+
+log = logging.getLogger("streamscribe.upload")
+RESPONSE_FORMATS = ("json", "text", "srt", "vtt", "verbose_json")
+OPENAI_FIELDS = frozenset(
+    {
+        "file",
+        "model",
+        "language",
+        "prompt",
+        "response_format",
+        "temperature",
+        "timestamp_granularities[]",
+        "timestamp_granularities",
+        "stream",
+        "include[]",
+        "include",
+        "chunking_strategy",
+        "keywords[]",
+        "keywords",
+        "languages[]",
+        "known_speaker_names[]",
+        "known_speaker_references[]",
+    }
+)
+
+
+def authorized(request: Request, gateway: Gateway) -> bool:
+    return authenticate(request.headers, gateway.settings.api_keys).allowed
+
+
+async def admit(gateway: Gateway) -> None:
+    """Refuse when the server cannot take the upload now (it never waits for a worker to appear)."""
+    refusal = await admission(gateway, real_time=False)
+    if refusal is not None:
+        raise UploadError(refusal.http_status, refusal.reason.value, refusal.message)
+
+
+def _bool(name: str, value: str) -> bool:
+    """As in the live protocol, and an empty value (`?utterances=`) is false."""
+    parsed = parse_bool(value) if value.strip() else False
+    if parsed is not None:
+        return parsed
+    raise UploadError(400, "invalid_value", f"{name} must be true or false, got {value[:40]!r}", name)
+
+
+# -- Deepgram: POST /v1/listen ------------------------------------------------------------
+
+
+def deepgram_error(error: UploadError, request_id: str) -> JSONResponse:
+    return JSONResponse(
+        {"err_code": error.code.upper(), "err_msg": error.message, "request_id": request_id}, status_code=error.status
+    )
+
+
+async def deepgram_listen(request: Request) -> Response:
+    gateway: Gateway = request.app.state.gateway
+    request_id = str(uuid.uuid4())
+    if not authorized(request, gateway):
+        error = UploadError(401, "invalid_auth", "Invalid credentials: send Authorization: Token KEY")
+        return deepgram_error(error, request_id)
+    try:
+        return JSONResponse(await _deepgram(request, gateway, request_id))
+    except UploadError as error:
+        return deepgram_error(error, request_id)
+    except Exception:
+        log.exception("upload %s failed", request_id)
+        gateway.metrics.errors.labels("upload").inc()
+        return deepgram_error(UploadError(500, "internal_error", "internal server error"), request_id)
+
+
+async def _deepgram(request: Request, gateway: Gateway, request_id: str) -> dict[str, Any]:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type == "multipart/form-data":
+        raise UploadError(
+            400,
+            "unsupported_content_type",
+            "POST /v1/listen takes the audio as the raw request body, not multipart/form-data "
+            "(for a multipart upload use POST /v1/audio/transcriptions)",
+        )
+    if content_type == "application/json":
+        raise UploadError(
+            400, "unsupported_content_type", "transcribing a URL is not supported: send the audio bytes as the body"
+        )
+    query = request.query_params
+    try:
+        params = parse_listen_params(query.multi_items())
+    except ProtocolError as error:
+        raise UploadError(400, "invalid_query_parameter", error.reason) from None
+    if opt_out_refused(gateway, params.archive):
+        raise UploadError(400, "invalid_query_parameter", OPT_OUT_REFUSED, "archive")
+    utterances = _bool("utterances", query["utterances"]) if "utterances" in query else False
+    utt_split = _float("utt_split", query.get("utt_split", "0.8"), 0.05, 60.0)
+    await admit(gateway)
+    body = await receive_body(request, gateway.settings.max_upload_bytes)
+    try:
+        if body.size == 0:
+            raise UploadError(400, "empty_body", "the request body is empty: send the audio file as the body")
+        prepared = await asyncio.to_thread(prepare, body.file, "the request body", multichannel=params.multichannel)
+        options = UploadOptions(
+            language=params.language,
+            hotwords=params.keyterms,
+            model=params.model,
+            multichannel=params.multichannel,
+            endpoint="deepgram",
+            sha256=body.sha256,
+            session_id=request_id,
+            archive=params.archive,
+        )
+        try:
+            transcript = await transcribe_upload(gateway, prepared, options)
+        finally:
+            prepared.close()
+    finally:
+        body.close()
+    return deepgram_response(transcript, utterances=utterances, utt_split=utt_split)
+
+
+def _float(name: str, value: str, low: float, high: float) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        number = math.nan
+    if not low <= number <= high:
+        message = f"{name} must be a number from {low:g} to {high:g}, got {value[:40]!r}"
+        raise UploadError(400, "invalid_value", message, name)
+    return number
+
+
+# -- OpenAI: POST /v1/audio/transcriptions -------------------------------------------------
+
+
+def openai_error(error: UploadError) -> JSONResponse:
+    kind = "invalid_request_error" if error.status < 500 else "server_error"
+    body = {"error": {"message": error.message, "type": kind, "param": error.param, "code": error.code}}
+    return JSONResponse(body, status_code=error.status)
+
+
+async def openai_transcriptions(request: Request) -> Response:
+    gateway: Gateway = request.app.state.gateway
+    if not authorized(request, gateway):
+        return openai_error(UploadError(401, "invalid_api_key", "Incorrect API key provided"))
+    try:
+        return await _openai(request, gateway)
+    except UploadError as error:
+        return openai_error(error)
+    except Exception:
+        log.exception("upload failed")
+        gateway.metrics.errors.labels("upload").inc()
+        return openai_error(UploadError(500, "internal_error", "internal server error"))
+
+
+def _openai_fields(form: Any) -> dict[str, Any]:
+    """Validate the form; returns the single-valued fields plus 'timestamp_granularities' (a list)."""
+    keys = list(form.keys())
+    unknown = sorted({key for key in keys if key not in OPENAI_FIELDS})
+    if "file" not in form:
+        hint = f"; unrecognized field(s): {', '.join(unknown)}" if unknown else ""
+        raise UploadError(
+            400,
+            "missing_required_parameter",
+            f"Missing required parameter: 'file' (the audio, as the multipart form field 'file'){hint}",
+            "file",
+        )
+    if unknown:
+        raise UploadError(
+            400, "unknown_parameter", f"Unrecognized request argument supplied: {', '.join(unknown)}", unknown[0]
+        )
+    if isinstance(form["file"], str) or len(form.getlist("file")) != 1:
+        raise UploadError(400, "invalid_value", "'file' must be exactly one file upload, not a text field", "file")
+    fields: dict[str, Any] = {}
+    for key in ("model", "language", "prompt", "response_format", "temperature", "stream"):
+        value = form.get(key)
+        if value is not None and not isinstance(value, str):
+            raise UploadError(400, "invalid_value", f"'{key}' must be a text field, not a file", key)
+        fields[key] = value
+    if not (fields["model"] or "").strip():
+        raise UploadError(
+            400, "missing_required_parameter", "you must provide a model parameter (e.g. whisper-1)", "model"
+        )
+    fields["timestamp_granularities"] = form.getlist("timestamp_granularities[]") + form.getlist(
+        "timestamp_granularities"
+    )
+    fields["keywords"] = [k for k in form.getlist("keywords[]") + form.getlist("keywords") if isinstance(k, str)]
+    return fields
+
+
+async def _openai(request: Request, gateway: Gateway) -> Response:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "multipart/form-data":
+        raise UploadError(
+            400,
+            "invalid_content_type",
+            f"expected a multipart/form-data body with the audio in the field 'file', got {content_type or 'none'}",
+        )
+    await admit(gateway)
+    form = await receive_form(request, gateway.settings.max_upload_bytes)
+    try:
+        fields = _openai_fields(form)
+        response_format = fields["response_format"] or "json"
+        if response_format not in RESPONSE_FORMATS:
+            raise UploadError(
+                400,
+                "invalid_value",
+                f"response_format must be one of {', '.join(RESPONSE_FORMATS)}, got {response_format[:40]!r}",
+                "response_format",
+            )
+        if fields["temperature"] is not None:
+            _float("temperature", fields["temperature"], 0.0, 1.0)
+        stream = _bool("stream", fields["stream"]) if fields["stream"] is not None else False
+        if stream and response_format not in ("json", "text"):
+            raise UploadError(
+                400, "unsupported_value", "stream=true works with response_format json or text", "response_format"
+            )
+        granularities = fields["timestamp_granularities"]
+        if any(g not in ("word", "segment") for g in granularities):
+            message = "timestamp_granularities[] takes 'word' and/or 'segment'"
+            raise UploadError(400, "invalid_value", message, "timestamp_granularities")
+        language = _language(fields["language"])
+        upload = form["file"]
+        name = getattr(upload, "filename", None) or "file"
+        prepared = await asyncio.to_thread(prepare, file_of(upload), f"the uploaded file {name[:100]!r}")
+        options = UploadOptions(
+            language=language,
+            prompt=(fields["prompt"] or None),
+            hotwords=tuple(k.strip()[:100] for k in fields["keywords"][:50] if k.strip()),
+            model=fields["model"].strip()[:100],
+            endpoint="openai",
+            filename=name[:200],
+        )
+    except BaseException:
+        await form.close()
+        raise
+    if stream:
+        events = _sse(gateway, prepared, options, form.close)
+        return StreamingResponse(events, media_type="text/event-stream", headers={"cache-control": "no-cache"})
+    try:
+        transcript = await transcribe_upload(gateway, prepared, options)
+    finally:
+        prepared.close()
+        await form.close()
+    return _render(transcript, response_format, granularities)
+
+
+def _language(value: str | None) -> str | None:
+    if not value or not value.strip():
+        return None
+    try:
+        return parse_listen_params([("language", value.strip())]).language
+    except ProtocolError as error:
+        raise UploadError(400, "invalid_value", error.reason, "language") from None
+
+
+def _render(transcript: Transcript, response_format: str, granularities: list[str]) -> Response:
+    if response_format == "text":
+        return PlainTextResponse(render_text(transcript))
+    if response_format == "srt":
+        return PlainTextResponse(render_srt(transcript.words()))
+    if response_format == "vtt":
+        return PlainTextResponse(render_vtt(transcript.words()), media_type="text/vtt")
+    if response_format == "verbose_json":
+        segments = not granularities or "segment" in granularities
+        return JSONResponse(openai_verbose_json(transcript, segments=segments, words="word" in granularities))
+    return JSONResponse(openai_json(transcript))
+
+
+def _event(payload: dict[str, Any]) -> str:
+    return f"data: {json.dumps(payload, ensure_ascii=False)}\n\n"
+
+
+async def _sse(
+    gateway: Gateway, prepared: Prepared, options: UploadOptions, cleanup: Callable[[], Any]
+) -> AsyncIterator[str]:
+    """`transcript.text.delta` for each segment as soon as it is final, then `transcript.text.done`."""
+    segments: asyncio.Queue[SegmentTranscript | None] = asyncio.Queue()
+
+    async def on_segment(segment: SegmentTranscript) -> None:
+        await segments.put(segment)
+
+    task = asyncio.create_task(transcribe_upload(gateway, prepared, options, on_segment))
+    task.add_done_callback(lambda _: segments.put_nowait(None))
+    try:
+        sent = False
+        while (segment := await segments.get()) is not None:
+            yield _event({"type": "transcript.text.delta", "delta": (" " if sent else "") + segment.text})
+            sent = True
+        try:
+            transcript = task.result()
+        except UploadError as error:
+            kind = "invalid_request_error" if error.status < 500 else "server_error"
+            yield _event({"type": "error", "error": {"message": error.message, "type": kind, "code": error.code}})
+            return
+        yield _event({"type": "transcript.text.done", "text": transcript.text()})
+    finally:
+        if not task.done():
+            task.cancel()
+        with contextlib.suppress(BaseException):
+            await task
+        prepared.close()
+        await cleanup()
+
+
+# -- GET /v1/models ----------------------------------------------------------------------------
+
+
+async def list_models(request: Request) -> Response:
+    gateway: Gateway = request.app.state.gateway
+    if not authorized(request, gateway):
+        return openai_error(UploadError(401, "invalid_api_key", "Incorrect API key provided"))
+    model = gateway.model_info
+    entry = {"id": model.name, "object": "model", "created": 0, "owned_by": "streamscribe"}
+    return JSONResponse({"object": "list", "data": [entry]})

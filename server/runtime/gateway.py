@@ -1,0 +1,137 @@
+"""What every gateway holds: settings, the queue, the archive, the live sessions.
+
+Results come back through one reader per gateway and are routed to the
+inbox of the session they belong to.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from server.archive.base import Archive
+from server.config import Settings
+from server.jobs.load import LoadMonitor
+from server.jobs.queue import GatewayQueue
+from server.metrics import Metrics
+from streaming.jobs import JobResult
+from streaming.pacing import WorkerLoad, interim_step
+from streaming.protocol import ModelInfo
+
+log = logging.getLogger("streamscribe.gateway")
+
+
+@dataclass(frozen=True, slots=True)
+class Readiness:
+    ready: bool
+    detail: str
+    warm_workers: int = 0
+
+
+class ShutdownRequested:
+    """Put in every session's inbox when the gateway drains (SIGTERM)."""
+
+
+@dataclass
+class Gateway:
+    settings: Settings
+    queue: GatewayQueue
+    archive: Archive
+    metrics: Metrics
+    model_info: ModelInfo
+    readiness: Callable[[], Awaitable[Readiness]]
+    gateway_id: str = "embedded"
+    inboxes: dict[str, asyncio.Queue[object]] = field(default_factory=dict)
+    accepting: bool = True
+    _router: asyncio.Task[None] | None = None
+    _all_closed: asyncio.Event = field(default_factory=asyncio.Event)
+    load: LoadMonitor = field(init=False)
+    """Worker load for the live sessions' interim pacing: listen.py reports
+    the jobs it submits and hands `load.current` to its session."""
+    _load_poller: asyncio.Task[None] | None = None
+
+    def __post_init__(self) -> None:
+        self.load = LoadMonitor(self.queue.depth, self._warm_workers)
+
+    def register(self, session_id: str) -> asyncio.Queue[object]:
+        inbox: asyncio.Queue[object] = asyncio.Queue()
+        self.inboxes[session_id] = inbox
+        self.metrics.sessions_active.set(len(self.inboxes))
+        return inbox
+
+    def unregister(self, session_id: str) -> None:
+        self.inboxes.pop(session_id, None)
+        self.queue.forget(session_id)
+        if not self.inboxes:
+            self._all_closed.set()
+        self.metrics.sessions_active.set(len(self.inboxes))
+
+    @property
+    def active_sessions(self) -> int:
+        return len(self.inboxes)
+
+    def start(self) -> None:
+        self._router = asyncio.create_task(self._route(), name="result-router")
+        self._load_poller = asyncio.create_task(
+            self.load.run(lambda: bool(self.inboxes), self._published), name="load-poller"
+        )
+
+    async def stop(self) -> None:
+        for task in (self._router, self._load_poller):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._router = self._load_poller = None
+
+    async def _warm_workers(self) -> int:
+        return (await self.readiness()).warm_workers
+
+    def _published(self, load: WorkerLoad) -> None:
+        config = self.settings.session_config()
+        step = interim_step(load, config.interim_step_s, config.interim_pacing)
+        self.metrics.interim_step.set(math.inf if step is None else step)
+
+    async def _route(self) -> None:
+        async for result in self.queue.results():
+            self.deliver(result)
+
+    async def backlog(self, warm_workers: int) -> str | None:
+        """Whether final jobs queue faster than the warm workers take them: why, in words, or None.
+
+        The rule: more final jobs wait unstarted than
+        `admission_queued_finals_per_worker` per warm worker. Finals wait only
+        when every worker is busy, so a backlog means new audio would fall
+        further behind (server/http/policy.py refuses live sessions then)."""
+        per_worker = self.settings.admission_queued_finals_per_worker
+        depth = await self.queue.depth()
+        if depth.finals > per_worker * warm_workers:
+            return (
+                f"transcription backlog: {depth.finals} final jobs queued for {warm_workers} warm worker(s) "
+                f"(admission_queued_finals_per_worker={per_worker})"
+            )
+        return None
+
+    async def drain(self, timeout_s: float) -> None:
+        """Stop accepting; let every open session send its finals and close with 1012."""
+        self.accepting = False
+        for inbox in list(self.inboxes.values()):
+            inbox.put_nowait(ShutdownRequested())
+        self._all_closed.clear()
+        if self.inboxes:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._all_closed.wait(), timeout_s)
+        if self.inboxes:
+            log.warning("%d session(s) still open after %.0f s of draining", len(self.inboxes), timeout_s)
+
+    def deliver(self, result: JobResult) -> None:
+        self.load.answered(result, time.monotonic())
+        inbox = self.inboxes.get(result.session_id)
+        if inbox is not None:
+            inbox.put_nowait(result)
+        # A result for a session that has ended is harmless: dropped.

@@ -1,0 +1,1 @@
+"""Whisper: the faster-whisper adapter, short windows, model files."""

@@ -1,0 +1,2 @@
+"""Pre-recorded audio: sniffing, decoding, the upload pipeline, response
+formats, one-shot transcription of a local file."""

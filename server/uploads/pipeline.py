@@ -1,0 +1,374 @@
+"""Uploaded files through the live path: the same segmenter, queue and workers.
+
+A file is sniffed (libmagic), decoded as it is read (PyAV), cut into speech
+segments by the live segmenter, and each closed segment becomes one final job
+on the gateway's queue, so in distributed mode the segments of one long file
+are transcribed in parallel by every worker. At most a few jobs of one upload
+are outstanding at a time: decoding waits for results, so memory stays
+bounded whatever the length of the file, and live sessions' finals never sit
+behind a whole file's worth of upload jobs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, BinaryIO
+
+import numpy as np
+
+from server.archive.base import ArchiveOutcome, Recording
+from server.policy import archive_for, finish_archive
+from server.runtime.gateway import Gateway, ShutdownRequested
+from server.uploads.decode import AudioDecoder, AudioInfo, MediaError
+from server.uploads.sniff import SNIFF_BYTES, Sniffed, sniff
+from streaming.archive_document import archive_document
+from streaming.codecs import Int16Array
+from streaming.jobs import Job, JobKind, JobResult, TranscribeOptions, Word
+from streaming.protocol import MAX_CHANNELS, ModelInfo, results_message
+from streaming.segmenter import CloseReason, SegmentClosed, Segmenter, SegmenterConfig, SegmenterEvent
+from streaming.vad import WebRtcVoiceDetector
+
+log = logging.getLogger("streamscribe.pipeline")
+STEP_SAMPLES = 5 * 16_000
+"""Audio decoded and segmented per step (per channel)."""
+SUPPORTED = "wav, mp3, m4a, mp4, ogg/opus, webm, flac"
+
+
+class UploadError(Exception):
+    """What the client gets: an HTTP status, a short code and a message that says what was wrong."""
+
+    def __init__(self, status: int, code: str, message: str, param: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.param = param
+
+
+@dataclass(frozen=True, slots=True)
+class UploadOptions:
+    language: str | None = None
+    prompt: str | None = None
+    hotwords: tuple[str, ...] = ()
+    model: str | None = None
+    multichannel: bool = False
+    endpoint: str = "upload"
+    """Which API received it, for the archive."""
+    filename: str | None = None
+    sha256: str | None = None
+    session_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    archive: bool = True
+    """False: the client asked for archive=false (and the server allows it)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentTranscript:
+    channel: int
+    seq: int
+    start: float
+    end: float
+    speech_final: bool
+    words: tuple[Word, ...]
+
+    @property
+    def text(self) -> str:
+        return " ".join(word.text for word in self.words)
+
+
+@dataclass(frozen=True, slots=True)
+class Transcript:
+    request_id: str
+    created: datetime
+    duration: float
+    channels: int
+    """Channels in the file."""
+    output_channels: int
+    """1 when downmixed, else `channels`."""
+    segments: tuple[SegmentTranscript, ...]
+    """In (channel, time) order; segments without words are left out."""
+    model: ModelInfo
+    media: AudioInfo
+    mime: str
+    language: str | None
+    sha256: str | None
+    archive: ArchiveOutcome
+
+    def words(self, channel: int = 0) -> list[Word]:
+        return [word for segment in self.segments if segment.channel == channel for word in segment.words]
+
+    def text(self, channel: int = 0) -> str:
+        return " ".join(segment.text for segment in self.segments if segment.channel == channel and segment.words)
+
+
+@dataclass
+class Prepared:
+    """A file that libmagic and FFmpeg both accepted, ready to decode."""
+
+    decoder: AudioDecoder
+    sniffed: Sniffed
+
+    def close(self) -> None:
+        self.decoder.close()
+
+
+def prepare(file: BinaryIO, name: str, *, multichannel: bool = False) -> Prepared:
+    """Sniff and open an upload (blocking: run it in a thread). Raises UploadError (400)."""
+    file.seek(0)
+    head = file.read(SNIFF_BYTES)
+    file.seek(0)
+    if not head:
+        raise UploadError(400, "empty_file", f"{name} is empty (0 bytes): there is no audio to transcribe", "file")
+    sniffed = sniff(head)
+    if not sniffed.acceptable:
+        raise UploadError(
+            400,
+            "unsupported_file_type",
+            f"{name} is {sniffed.summary()}, not audio; upload an audio or video file ({SUPPORTED}, ...)",
+            "file",
+        )
+    try:
+        decoder = AudioDecoder(file, name=name, keep_channels=multichannel)
+    except MediaError as error:
+        hint = "" if sniffed.is_media else f"; libmagic does not recognize it either ({sniffed.summary()})"
+        raise UploadError(400, "invalid_file", f"{error}{hint}", "file") from error
+    if decoder.channels > MAX_CHANNELS:
+        decoder.close()
+        raise UploadError(
+            400, "too_many_channels", f"{name} has {decoder.channels} channels; multichannel takes at most 8", "file"
+        )
+    return Prepared(decoder, sniffed)
+
+
+SegmentCallback = Callable[[SegmentTranscript], Awaitable[None]]
+
+
+async def transcribe_upload(
+    gateway: Gateway,
+    prepared: Prepared,
+    options: UploadOptions,
+    on_segment: SegmentCallback | None = None,
+) -> Transcript:
+    """Run a prepared file through the segmenter and the workers.
+
+    `on_segment` is called with each segment's transcript, in order, as soon
+    as it and every segment before it are done (for streamed responses)."""
+    return await _Run(gateway, prepared, options, on_segment).run()
+
+
+class _Run:
+    def __init__(
+        self, gateway: Gateway, prepared: Prepared, options: UploadOptions, on_segment: SegmentCallback | None
+    ) -> None:
+        settings = gateway.settings
+        self.gateway = gateway
+        self.decoder = prepared.decoder
+        self.prepared = prepared
+        self.options = options
+        self.on_segment = on_segment
+        self.session_id = options.session_id
+        self.created = datetime.now(UTC)
+        config = SegmenterConfig(
+            endpointing_ms=settings.upload_endpointing_ms,
+            preroll_ms=settings.preroll_ms,
+            min_speech_ms=settings.min_speech_ms,
+            max_segment_s=settings.upload_max_segment_s,
+        )
+        channels = self.decoder.channels
+        self.segmenters = [Segmenter(WebRtcVoiceDetector(settings.vad_mode), config) for _ in range(channels)]
+        self.transcribe_options = TranscribeOptions(
+            language=options.language, prompt=options.prompt, hotwords=options.hotwords, model=options.model
+        )
+        self.pending: dict[tuple[int, int], SegmentClosed] = {}
+        self.order: list[deque[int]] = [deque() for _ in range(channels)]
+        self.done: dict[tuple[int, int], SegmentTranscript] = {}
+        self.released: list[SegmentTranscript] = []
+        self.errors: list[str] = []
+        self.revision = 0
+        self.limit = settings.upload_jobs_in_flight
+        self._stepping: asyncio.Future[tuple[Int16Array, list[tuple[int, SegmenterEvent]]]] | None = None
+
+    async def run(self) -> Transcript:
+        gateway = self.gateway
+        inbox = gateway.register(self.session_id)
+        recording: Recording | None = None
+        outcome = ArchiveOutcome(stored=False, error="not archived")
+        try:
+            state = await gateway.readiness()
+            self.limit = min(self.limit, max(2, 2 * state.warm_workers))
+            archive = archive_for(gateway, self.options.archive)
+            recording = await archive.open(self.session_id, self.created, self.decoder.channels)
+            try:
+                await self._segment_and_submit(inbox, recording)
+                while self.pending:
+                    await self._receive(inbox)
+            except UploadError as error:
+                self.errors.append(error.message)
+                raise
+            except asyncio.CancelledError:
+                self.errors.append("cancelled: the client went away before the transcript was done")
+                raise
+            except Exception as error:
+                self.errors.append(f"internal error: {error!r}")
+                raise
+            finally:
+                outcome = await self._finish_archive(recording)
+        finally:
+            if self._stepping is not None and not self._stepping.done():
+                await asyncio.wait([self._stepping])
+            gateway.unregister(self.session_id)
+            gateway.metrics.audio_seconds.inc(self.decoder.seconds)
+        if self.errors:
+            raise UploadError(500, "transcription_failed", "; ".join(self.errors)[:500])
+        return self._transcript(outcome)
+
+    def _step(self) -> tuple[Int16Array, list[tuple[int, SegmenterEvent]]]:
+        """Decode and segment the next few seconds (blocking: runs in a thread)."""
+        block = self.decoder.read(STEP_SAMPLES)
+        events: list[tuple[int, SegmenterEvent]] = []
+        for channel, segmenter in enumerate(self.segmenters):
+            if len(block):
+                events.extend((channel, e) for e in segmenter.feed(np.ascontiguousarray(block[:, channel])))
+            if self.decoder.finished:
+                events.extend((channel, e) for e in segmenter.end_of_stream())
+        return block, events
+
+    async def _segment_and_submit(self, inbox: asyncio.Queue[object], recording: Recording) -> None:
+        while not self.decoder.finished:
+            # Shielded: a cancelled request must not close the decoder under a running step.
+            self._stepping = asyncio.ensure_future(asyncio.to_thread(self._step))
+            try:
+                block, events = await asyncio.shield(self._stepping)
+            except MediaError as error:
+                raise UploadError(400, "invalid_file", str(error), "file") from error
+            if len(block):
+                await recording.write(block)
+            for channel, event in events:
+                if not isinstance(event, SegmentClosed):
+                    continue  # SegmentDropped: too little voiced audio to be speech
+                while len(self.pending) >= self.limit:
+                    await self._receive(inbox)
+                await self._submit(channel, event)
+            while not inbox.empty():
+                await self._receive(inbox)
+
+    async def _submit(self, channel: int, event: SegmentClosed) -> None:
+        self.revision += 1
+        job = Job(
+            session_id=self.session_id,
+            channel=channel,
+            seq=event.seq,
+            kind=JobKind.FINAL,
+            revision=self.revision,
+            start=event.start,
+            audio=event.audio,
+            options=self.transcribe_options,
+            reply_to=self.gateway.gateway_id,
+        )
+        self.pending[(channel, event.seq)] = event
+        self.order[channel].append(event.seq)
+        self.gateway.metrics.jobs_submitted.labels(JobKind.FINAL.value).inc()
+        await self.gateway.queue.submit(job)
+
+    async def _receive(self, inbox: asyncio.Queue[object]) -> None:
+        timeout = self.gateway.settings.upload_result_timeout_s
+        try:
+            message = await asyncio.wait_for(inbox.get(), timeout)
+        except TimeoutError:
+            raise UploadError(
+                504,
+                "transcription_timeout",
+                f"no transcription result within {timeout:g} s ({len(self.pending)} segment(s) outstanding): "
+                "the workers are overloaded or down",
+            ) from None
+        if isinstance(message, ShutdownRequested):
+            raise UploadError(503, "shutting_down", "the server is shutting down; send the file again")
+        if not isinstance(message, JobResult) or message.kind is not JobKind.FINAL:
+            return
+        self.gateway.metrics.queue_wait.labels(message.kind.value).observe(message.queue_seconds)
+        event = self.pending.pop((message.channel, message.seq), None)
+        if event is None:
+            return  # a redelivered result: already handled
+        if message.error is not None:
+            self.errors.append(f"segment {event.start:.2f}-{event.end:.2f} s: {message.error}")
+        self.done[(message.channel, message.seq)] = SegmentTranscript(
+            channel=message.channel,
+            seq=message.seq,
+            start=event.start,
+            end=event.end,
+            speech_final=event.reason is CloseReason.ENDPOINT,
+            words=message.words,
+        )
+        await self._release(message.channel)
+
+    async def _release(self, channel: int) -> None:
+        order = self.order[channel]
+        while order and (segment := self.done.pop((channel, order[0]), None)) is not None:
+            order.popleft()
+            self.released.append(segment)
+            if self.on_segment is not None and segment.words:
+                await self.on_segment(segment)
+
+    def _results(self) -> list[dict[str, Any]]:
+        return [
+            results_message(
+                request_id=self.session_id,
+                model=self.gateway.model_info,
+                channel=segment.channel,
+                channels=self.decoder.channels,
+                start=segment.start,
+                duration=segment.end - segment.start,
+                words=segment.words,
+                is_final=True,
+                speech_final=segment.speech_final,
+                from_finalize=False,
+            )
+            for segment in sorted(self.released, key=lambda s: (s.channel, s.start))
+            if segment.words
+        ]
+
+    async def _finish_archive(self, recording: Recording) -> ArchiveOutcome:
+        info = self.decoder.info
+        document = archive_document(
+            request_id=self.session_id,
+            created=self.created.isoformat(),
+            source="upload",
+            channels=info.channels,
+            duration_s=self.decoder.seconds,
+            params={
+                "endpoint": self.options.endpoint,
+                "filename": self.options.filename,
+                "mime": self.prepared.sniffed.mime,
+                "container": info.container,
+                "codec": info.codec,
+                "sample_rate": info.sample_rate,
+                "sha256": self.options.sha256,
+                "multichannel": self.options.multichannel,
+                "language": self.options.language,
+            },
+            model_info=self.gateway.model_info.as_dict(),
+            results=self._results(),
+            errors=self.errors,
+        )
+        return await finish_archive(self.gateway, recording, document, self.options.archive)
+
+    def _transcript(self, outcome: ArchiveOutcome) -> Transcript:
+        return Transcript(
+            request_id=self.session_id,
+            created=self.created,
+            duration=self.decoder.seconds,
+            channels=self.decoder.info.channels,
+            output_channels=self.decoder.channels,
+            segments=tuple(s for s in sorted(self.released, key=lambda s: (s.channel, s.start)) if s.words),
+            model=self.gateway.model_info,
+            media=self.decoder.info,
+            mime=self.prepared.sniffed.mime,
+            language=self.options.language,
+            sha256=self.options.sha256,
+            archive=outcome,
+        )
