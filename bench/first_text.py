@@ -220,13 +220,15 @@ def ms(value: float | None) -> int | None:
     return None if value is None or math.isnan(value) else round(1000 * value)
 
 
-def summarize(server: str, streams: list[dict[str, Any]]) -> dict[str, Any]:
+def summarize(server: str, concurrent: int, streams: list[dict[str, Any]]) -> dict[str, Any]:
+    """One row over every stream of every run with `concurrent` streams at once."""
     covers = [x for s in streams for x in s["first_cover_s"] if x is not None]
     firsts = [s["first_text_s"] for s in streams if s["first_text_s"] is not None]
     per_min = [s["updates_per_min"] for s in streams]
     return {
         "server": server,
-        "streams": len(streams),
+        "streams": concurrent,
+        "runs": len(streams) // concurrent,
         "utterances": sum(len(s["first_cover_s"]) for s in streams),
         "never_shown": sum(x is None for s in streams for x in s["first_cover_s"]),
         "first_cover_p50_ms": ms(float(np.percentile(covers, 50)) if covers else None),
@@ -366,16 +368,19 @@ def measure(
     rows = []
     with tempfile.TemporaryDirectory() as tmp, serving(name, Path(tmp), max(counts), args.whisperlive_threads) as make:
         asyncio.run(run_streams(make, pcm[: 4 * audio.RATE * 2], 1, 0.0))  # warm-up, not counted
+        label = (
+            name if name != "whisperlive" or args.whisperlive_threads == 1 else f"{name} OMP={args.whisperlive_threads}"
+        )
         for n in counts:
-            logs = asyncio.run(run_streams(make, pcm, n, args.stagger_s))
-            rows.append(summarize(name, [stream_figures(log, words, reference) for log in logs]))
+            logs = [log for _ in range(args.runs) for log in asyncio.run(run_streams(make, pcm, n, args.stagger_s))]
+            rows.append(summarize(label, n, [stream_figures(log, words, reference) for log in logs]))
             rows[-1]["load_average_1m_after"] = round(os.getloadavg()[0], 2)
             print_row(rows[-1])
     return rows
 
 
 HEADER = (
-    "| server | streams | first text covering an utterance p50 / p95 ms | never shown "
+    "| server | streams x runs | first text covering an utterance p50 / p95 ms | never shown "
     "| oldest unshown word, mean / max age ms | first text after stream start p50 / max ms "
     "| text updates per min per stream, mean (min) | longest wait s | WER |\n|" + "---|" * 9
 )
@@ -383,7 +388,8 @@ HEADER = (
 
 def print_row(row: dict[str, Any]) -> None:
     print(
-        f"| {row['server']} | {row['streams']} | {row['first_cover_p50_ms']} / {row['first_cover_p95_ms']} "
+        f"| {row['server']} | {row['streams']} x {row['runs']} "
+        f"| {row['first_cover_p50_ms']} / {row['first_cover_p95_ms']} "
         f"| {row['never_shown']}/{row['utterances']} "
         f"| {row['oldest_unshown_mean_ms']} / {row['oldest_unshown_max_ms']} "
         f"| {row['first_text_p50_ms']} / {row['first_text_max_ms']} "
@@ -398,6 +404,7 @@ def main() -> int:
     parser.add_argument("--servers", default="streamscribe,whisperlive")
     parser.add_argument("--streams", default="1,8", help="comma-separated numbers of concurrent streams")
     parser.add_argument("--stagger-s", type=float, default=0.0, help="stream i starts i x this later (0: together)")
+    parser.add_argument("--runs", type=int, default=1, help="passes per number of streams, pooled")
     parser.add_argument("--clips", type=int, default=5, help="use the first N LibriVox clips (quick runs)")
     parser.add_argument("--whisperlive-threads", type=int, default=1, help="its OMP_NUM_THREADS (run_server.py: 1)")
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON)

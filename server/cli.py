@@ -308,13 +308,13 @@ def _add_stream(commands: Any) -> None:
 
 
 def _add_transcribe(commands: Any) -> None:
-    from server.uploads.oneshot import FORMATS
+    from server.uploads.formats import RESPONSE_FORMATS
 
     transcribe = commands.add_parser("transcribe", help="transcribe a file in-process (no server) and print it")
     transcribe.add_argument("file", help="any audio or video file FFmpeg reads")
     transcribe.add_argument(
         "--format",
-        choices=FORMATS,
+        choices=RESPONSE_FORMATS,
         default="text",
         help="text; json: Deepgram's pre-recorded response with utterances; verbose_json: OpenAI's; srt; vtt "
         "(default: %(default)s)",

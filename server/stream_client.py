@@ -26,7 +26,7 @@ from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
 from server.uploads.oneshot import open_audio
-from streaming.codecs import Int16Array
+from streaming.codecs import SAMPLE_RATE, Int16Array
 from streaming.protocol import CloseCode
 
 CHUNK_S = 0.1
@@ -150,7 +150,7 @@ def read_audio(path: Path) -> Int16Array:
 
 
 async def _send(socket: ClientConnection, audio: Int16Array, realtime: bool) -> None:
-    chunk = int(16_000 * CHUNK_S)
+    chunk = int(SAMPLE_RATE * CHUNK_S)
     started = time.monotonic()
     for index, offset in enumerate(range(0, len(audio), chunk)):
         await socket.send(audio[offset : offset + chunk].tobytes())

@@ -50,6 +50,17 @@ class RecordAudio:
 
 
 @dataclass(frozen=True, slots=True)
+class FinishSession:
+    """The session is over and every final it owes has been sent. The shell
+    closes the session's recording with `document` (its archive document,
+    streaming.archive_document), then sends `metadata` (the Metadata message)
+    with the archive's outcome added under "archive". A CloseSocket follows."""
+
+    metadata: dict[str, Any]
+    document: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
 class CloseSocket:
     """Close the WebSocket with this code and reason; always the last action."""
 
@@ -57,4 +68,4 @@ class CloseSocket:
     reason: str
 
 
-Action = SendMessage | SubmitJob | WithdrawJob | RecordAudio | CloseSocket
+Action = SendMessage | SubmitJob | WithdrawJob | RecordAudio | FinishSession | CloseSocket

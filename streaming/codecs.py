@@ -14,6 +14,10 @@ import numpy.typing as npt
 
 Int16Array = npt.NDArray[np.int16]
 
+SAMPLE_RATE = 16_000
+"""The one rate of everything after decoding (resampler output, VAD, segments,
+jobs, the archive): Whisper's."""
+
 
 class Encoding(StrEnum):
     LINEAR16 = "linear16"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from streaming.codecs import Int16Array
+from streaming.codecs import SAMPLE_RATE, Int16Array
 from streaming.stabilizer import normalize_word
 
 
@@ -60,7 +60,7 @@ class Job:
 
     @property
     def duration(self) -> float:
-        return len(self.audio) / 16_000
+        return len(self.audio) / SAMPLE_RATE
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +71,6 @@ class JobResult:
     kind: JobKind
     revision: int
     words: tuple[Word, ...] = ()
-    language: str | None = None
     error: str | None = None
     queue_seconds: float = 0.0
     transcribe_seconds: float = 0.0

@@ -11,9 +11,8 @@ import numpy as np
 import numpy.typing as npt
 import soxr
 
-from streaming.codecs import Int16Array
+from streaming.codecs import SAMPLE_RATE, Int16Array
 
-TARGET_RATE = 16_000
 MIN_RATE = 8_000
 MAX_RATE = 48_000
 
@@ -27,10 +26,10 @@ class StreamResampler:
         self.input_rate = input_rate
         self._stream = (
             None
-            if input_rate == TARGET_RATE
+            if input_rate == SAMPLE_RATE
             # float32 rather than int16: soxr's int16 path dithers, which would
             # make the output depend on how the stream was chunked.
-            else soxr.ResampleStream(input_rate, TARGET_RATE, 1, dtype="float32", quality=quality)
+            else soxr.ResampleStream(input_rate, SAMPLE_RATE, 1, dtype="float32", quality=quality)
         )
 
     def process(self, samples: Int16Array, last: bool = False) -> Int16Array:

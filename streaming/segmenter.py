@@ -16,8 +16,7 @@ from enum import StrEnum
 
 import numpy as np
 
-from streaming.codecs import Int16Array
-from streaming.resample import TARGET_RATE
+from streaming.codecs import SAMPLE_RATE, Int16Array
 from streaming.vad import VoiceDetector
 
 MAX_SEGMENT_LIMIT_S = 29.0
@@ -34,13 +33,6 @@ class CloseReason(StrEnum):
 class SpeechStarted:
     seq: int
     timestamp: float
-
-
-@dataclass(frozen=True, slots=True)
-class SegmentGrew:
-    seq: int
-    start: float
-    end: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,18 +57,22 @@ class SegmentDropped:
     reason: CloseReason
 
 
-SegmenterEvent = SpeechStarted | SegmentGrew | SegmentClosed | SegmentDropped
+SegmenterEvent = SpeechStarted | SegmentClosed | SegmentDropped
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SegmenterConfig:
-    endpointing_ms: int | None = 400
+    """The first four come from the server's settings (live: through
+    `SessionConfig.segmenter_config`; uploads: their own), where their
+    defaults are written; the others are not settings."""
+
+    endpointing_ms: int | None
     """Unvoiced time that ends a segment; None: only max length, Finalize or end of stream."""
-    preroll_ms: int = 250
+    preroll_ms: int
+    min_speech_ms: int
+    max_segment_s: float
     start_window_ms: int = 300
     start_voiced_ms: int = 120
-    min_speech_ms: int = 200
-    max_segment_s: float = 15.0
     cut_search_s: float = 3.0
 
     def __post_init__(self) -> None:
@@ -99,11 +95,11 @@ class _Frame:
 class Segmenter:
     """Sans-I/O speech segmenter over a `VoiceDetector`."""
 
-    def __init__(self, detector: VoiceDetector, config: SegmenterConfig | None = None) -> None:
-        self.config = config or SegmenterConfig()
+    def __init__(self, detector: VoiceDetector, config: SegmenterConfig) -> None:
+        self.config = config
         self._detector = detector
         self._frame_samples = detector.frame_samples
-        frame_ms = 1000 * self._frame_samples / TARGET_RATE
+        frame_ms = 1000 * self._frame_samples / SAMPLE_RATE
         self._frame_ms = frame_ms
         self._preroll_frames = round(self.config.preroll_ms / frame_ms)
         self._window_frames = max(1, round(self.config.start_window_ms / frame_ms))
@@ -136,11 +132,11 @@ class Segmenter:
     @property
     def clock(self) -> float:
         """Seconds of audio consumed into whole frames."""
-        return self._next_index * self._frame_samples / TARGET_RATE
+        return self._next_index * self._frame_samples / SAMPLE_RATE
 
     def open_duration(self) -> float:
         """Seconds of audio in the open segment, without joining its frames."""
-        return 0.0 if self._open is None else len(self._open) * self._frame_samples / TARGET_RATE
+        return 0.0 if self._open is None else len(self._open) * self._frame_samples / SAMPLE_RATE
 
     def open_audio(self) -> Int16Array:
         """Audio of the open segment so far (empty when none is open)."""
@@ -155,7 +151,7 @@ class Segmenter:
 
     def open_silence(self) -> float:
         """Seconds of unvoiced frames ending the open segment (0.0 when none is open)."""
-        return self._trailing_unvoiced * self._frame_samples / TARGET_RATE
+        return self._trailing_unvoiced * self._frame_samples / SAMPLE_RATE
 
     def open_speech_end(self) -> float:
         """End of the open segment's last voiced frame (its start when it has none)."""
@@ -177,8 +173,6 @@ class Segmenter:
         events: list[SegmenterEvent] = []
         for offset in range(0, whole, self._frame_samples):
             self._consume(buffer[offset : offset + self._frame_samples], events)
-        if self._open is not None and whole:
-            events.append(SegmentGrew(self._seq, self._time(self._open[0].index), self.clock))
         return events
 
     def finalize(self) -> list[SegmenterEvent]:
@@ -190,7 +184,7 @@ class Segmenter:
 
     # -- internals -------------------------------------------------------
     def _time(self, frame_index: int) -> float:
-        return frame_index * self._frame_samples / TARGET_RATE
+        return frame_index * self._frame_samples / SAMPLE_RATE
 
     def _consume(self, samples: Int16Array, events: list[SegmenterEvent]) -> None:
         frame = _Frame(

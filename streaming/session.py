@@ -15,7 +15,8 @@ Guarantees kept here and in streaming.channel, whatever order results arrive in:
   than itself;
 - every way a session ends (CloseStream, idle timeout, a client error, the
   maximum length) first flushes the open segments and waits for their finals,
-  then sends Metadata, then closes; the wait is bounded by `drain_timeout_s`.
+  then finishes (FinishSession: the archive, then Metadata), then closes;
+  the wait is bounded by `drain_timeout_s`.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from streaming.actions import Action, CloseSocket, RecordAudio, SendMessage, SubmitJob
+from streaming.actions import Action, CloseSocket, FinishSession, RecordAudio, SendMessage
 from streaming.archive_document import archive_document
 from streaming.channel import LiveChannel, SessionContext
 from streaming.codecs import FrameDecoder, Int16Array, downmix, split_channels
@@ -51,49 +52,36 @@ from streaming.segmenter import Segmenter, SegmenterConfig
 from streaming.speculative import SpeculativeStats
 from streaming.vad import VoiceDetector
 
-# The action types live in streaming.actions; re-exported so that code written
-# against this module's older layout keeps importing them from here.
-__all__ = [
-    "Action",
-    "CloseSocket",
-    "ListenSession",
-    "RecordAudio",
-    "SendMessage",
-    "SessionConfig",
-    "SpeculativeStats",
-    "State",
-    "SubmitJob",
-]
 
-
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SessionConfig:
-    default_endpointing_ms: int = 400
-    interim_step_s: float = 0.5
+    """A live session's knobs. Their defaults are written once, in the server's
+    settings (server/config.py, `Settings.session_config`), which builds this."""
+
+    default_endpointing_ms: int
+    interim_step_s: float
     """New audio an open segment must gain before another interim job."""
-    interim_pause_ms: int | None = None
+    interim_pause_ms: int | None
     """Silence after which the words before it get an interim at once (streaming.pacing); None: off."""
     interim_stall_s: float = 10.0
-    """An interim job unanswered this long no longer blocks the next one."""
-    idle_timeout_s: float = 10.0
-    max_frame_bytes: int = 1 << 20
-    max_session_s: float = 4 * 3600.0
-    drain_timeout_s: float = 60.0
-    preroll_ms: int = 250
-    min_speech_ms: int = 200
-    max_segment_s: float = 15.0
-    speculative_ms: int | None = None
+    """An interim job unanswered this long no longer blocks the next one (not a setting)."""
+    idle_timeout_s: float
+    max_frame_bytes: int
+    max_session_s: float
+    drain_timeout_s: float
+    preroll_ms: int
+    min_speech_ms: int
+    max_segment_s: float
+    speculative_ms: int | None
     """Silence after which the open segment's final job starts, before
     endpointing confirms the end of the turn (a speculative final,
     streaming.speculative): end-of-turn latency then approaches the endpointing
     silence alone. A job is wasted when speech resumes after a pause this long.
     None or 0: off, and so in a session whose endpointing is off or not longer
-    than this. Off here; the server turns it on (server/config.py, Settings)."""
-
-    interim_pacing: PacingConfig | None = None
+    than this."""
+    interim_pacing: PacingConfig | None
     """How the interim step adapts to the workers' load (streaming.pacing,
-    fed by `ListenSession.observe_load`). None: always `interim_step_s`
-    (here; the server turns it on, server/config.py, Settings)."""
+    fed by `ListenSession.observe_load`). None: always `interim_step_s`."""
 
     def __post_init__(self) -> None:
         if self.speculative_ms is not None and self.speculative_ms < 0:
@@ -377,7 +365,7 @@ class ListenSession:
         for channel in self._channels:
             actions.extend(channel.maybe_utterance_end(active=self._active))
         self.state = State.CLOSED
-        actions.append(SendMessage(self.metadata_message()))
+        actions.append(FinishSession(self.metadata_message(), self.transcript_document()))
         actions.append(CloseSocket(self._close_code, self._close_reason))
         return actions
 

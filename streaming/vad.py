@@ -6,8 +6,7 @@ from typing import Protocol
 
 import webrtcvad
 
-from streaming.codecs import Int16Array
-from streaming.resample import TARGET_RATE
+from streaming.codecs import SAMPLE_RATE, Int16Array
 
 FRAME_MS_CHOICES = (10, 20, 30)
 
@@ -30,14 +29,14 @@ class WebRtcVoiceDetector:
         if frame_ms not in FRAME_MS_CHOICES:
             raise ValueError(f"VAD frame must be one of {FRAME_MS_CHOICES} ms, not {frame_ms}")
         self._vad = webrtcvad.Vad(mode)
-        self._frame_samples = TARGET_RATE * frame_ms // 1000
+        self._frame_samples = SAMPLE_RATE * frame_ms // 1000
 
     @property
     def frame_samples(self) -> int:
         return self._frame_samples
 
     def is_speech(self, frame: Int16Array) -> bool:
-        verdict = bool(self._vad.is_speech(frame.astype("<i2").tobytes(), TARGET_RATE))
+        verdict = bool(self._vad.is_speech(frame.astype("<i2").tobytes(), SAMPLE_RATE))
         # webrtcvad's hangover calls the first frames after speech "speech"
         # even when they are digital silence (muted mics, padded streams);
         # all-zero audio is never speech. The VAD still sees the frame so its

@@ -21,12 +21,11 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from streaming.codecs import Int16Array
+from streaming.codecs import SAMPLE_RATE, Int16Array
 
 log = logging.getLogger("streamscribe.archive")
 _SESSION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
 _FLUSH_BYTES = 256 * 1024
-SAMPLE_RATE = 16_000
 WAV_HEADER_BYTES = 44
 
 
@@ -208,7 +207,7 @@ class _LocalRecording:
             writer = wave.open(str(self._wav_path), "wb")  # noqa: SIM115 - closed in finish
             writer.setnchannels(self._channels)
             writer.setsampwidth(2)
-            writer.setframerate(16_000)
+            writer.setframerate(SAMPLE_RATE)
             self._writer = writer
         self._writer.writeframesraw(data)
 

@@ -16,8 +16,9 @@ import contextlib
 import logging
 from typing import TYPE_CHECKING, Any
 
-from server.archive.base import SAMPLE_RATE, WAV_HEADER_BYTES, wav_header
+from server.archive.base import WAV_HEADER_BYTES, wav_header
 from server.archive.spool import SpoolEntry, SpoolReader
+from streaming.codecs import SAMPLE_RATE
 
 if TYPE_CHECKING:
     from server.archive.s3 import S3Archive

@@ -36,6 +36,7 @@ from typing import IO, Any
 from server.archive.base import valid_session_id
 from server.metrics import Metrics
 from streaming.archive_document import archive_document
+from streaming.codecs import SAMPLE_RATE
 
 log = logging.getLogger("streamscribe.archive")
 FLUSH_BYTES = 256 * 1024
@@ -246,7 +247,7 @@ def _cut_off_transcript(entry: SpoolEntry) -> dict[str, Any]:
     manifest = entry.manifest
     kept = entry.file_size(entry.head_path) + int(manifest.get("middle_bytes") or 0)
     kept += entry.file_size(entry.tail_path)
-    seconds = kept / (32_000 * int(manifest.get("channels") or 1))
+    seconds = kept / (2 * SAMPLE_RATE * int(manifest.get("channels") or 1))
     error = (
         f"the gateway stopped before the session ended: its transcript was lost; "
         f"its first {seconds:.1f} s of audio were kept"

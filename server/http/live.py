@@ -10,16 +10,24 @@ import json
 import logging
 import time
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any, assert_never
 
 from starlette.responses import JSONResponse
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from server.archive.base import ArchiveOutcome, Recording
 from server.policy import OPT_OUT_REFUSED, admission, archive_for, authenticate, finish_archive, opt_out_refused
-from server.runtime.gateway import Gateway, ShutdownRequested
-from streaming.actions import Action, CloseSocket, RecordAudio, SendMessage, SubmitJob, WithdrawJob
+from server.runtime.gateway import (
+    ClientBytes,
+    ClientGone,
+    ClientText,
+    Gateway,
+    Inbox,
+    SessionEvent,
+    ShutdownRequested,
+)
+from streaming.actions import Action, CloseSocket, FinishSession, RecordAudio, SendMessage, SubmitJob, WithdrawJob
 from streaming.jobs import JobResult
 from streaming.protocol import CloseCode, ListenParams, ProtocolError, parse_listen_params
 from streaming.session import ListenSession
@@ -32,21 +40,6 @@ MAX_QUEUED_FRAMES = 64
 so a client sending faster than the session consumes is slowed by TCP, not
 buffered in gateway memory."""
 MAX_REASON_BYTES = 123
-
-
-@dataclass(frozen=True, slots=True)
-class _Bytes:
-    data: bytes
-
-
-@dataclass(frozen=True, slots=True)
-class _Text:
-    text: str
-
-
-@dataclass(frozen=True, slots=True)
-class _Disconnect:
-    pass
 
 
 def close_reason(reason: str) -> str:
@@ -137,30 +130,36 @@ class LiveConnection:
             gateway.metrics.audio_seconds.inc(session.audio_seconds)
             gateway.metrics.count_speculative(session.speculative)
 
-    def _feed(self, event: object) -> list[Action]:
+    def _feed(self, event: SessionEvent | None) -> list[Action]:
+        """Hand one inbox event (None: the tick) to the session."""
         now = time.monotonic()
         session = self.session
         # The gateway measures the load for all sessions; storing it is cheap, so every input sees the latest.
         session.observe_load(self.gateway.load.current, now)
-        if isinstance(event, _Bytes | _Text):
-            self._frame_slots.release()
-            if isinstance(event, _Bytes):
-                return session.receive_bytes(event.data, now)
-            return session.receive_text(event.text, now)
-        if isinstance(event, JobResult):
-            metrics = self.gateway.metrics
-            metrics.queue_wait.labels(event.kind.value).observe(event.queue_seconds)
-            if event.published_at:
-                metrics.result_transit.observe(max(0.0, time.time() - event.published_at))
-            return session.receive_result(event, now)
-        if isinstance(event, ShutdownRequested):
-            return session.shutdown(now)
-        if isinstance(event, _Disconnect):
-            self.connected = False
-            return session.disconnected(now)
-        return session.tick(now)
+        match event:
+            case ClientBytes(data=data):
+                self._frame_slots.release()
+                return session.receive_bytes(data, now)
+            case ClientText(text=text):
+                self._frame_slots.release()
+                return session.receive_text(text, now)
+            case JobResult():
+                metrics = self.gateway.metrics
+                metrics.queue_wait.labels(event.kind.value).observe(event.queue_seconds)
+                if event.published_at:
+                    metrics.result_transit.observe(max(0.0, time.time() - event.published_at))
+                return session.receive_result(event, now)
+            case ShutdownRequested():
+                return session.shutdown(now)
+            case ClientGone():
+                self.connected = False
+                return session.disconnected(now)
+            case None:
+                return session.tick(now)
+            case _:
+                assert_never(event)
 
-    async def _read(self, inbox: asyncio.Queue[object]) -> None:
+    async def _read(self, inbox: Inbox) -> None:
         try:
             while True:
                 await self._frame_slots.acquire()
@@ -168,14 +167,14 @@ class LiveConnection:
                 if message["type"] == "websocket.disconnect":
                     break
                 if message.get("bytes") is not None:
-                    inbox.put_nowait(_Bytes(message["bytes"]))
+                    inbox.put_nowait(ClientBytes(message["bytes"]))
                 elif message.get("text") is not None:
-                    inbox.put_nowait(_Text(message["text"]))
+                    inbox.put_nowait(ClientText(message["text"]))
                 else:
                     self._frame_slots.release()
         except (WebSocketDisconnect, RuntimeError):
             pass
-        inbox.put_nowait(_Disconnect())
+        inbox.put_nowait(ClientGone())
 
     async def _dispatch(self, actions: list[Action]) -> None:
         for action in actions:
@@ -191,16 +190,15 @@ class LiveConnection:
             elif isinstance(action, SendMessage):
                 if action.end_of_turn_s is not None:
                     self.gateway.metrics.end_of_turn.observe(action.end_of_turn_s)
-                payload = action.payload
-                if payload.get("type") == "Metadata":
-                    payload = {**payload, "archive": (await self._finish_archive()).as_dict()}
-                await self._send(payload)
+                await self._send(action.payload)
+            elif isinstance(action, FinishSession):
+                outcome = await self._finish_archive(action.document)
+                await self._send({**action.metadata, "archive": outcome.as_dict()})
             elif isinstance(action, CloseSocket):
                 await self._close(action.code, action.reason)
 
-    async def _finish_archive(self) -> ArchiveOutcome:
+    async def _finish_archive(self, document: dict[str, Any]) -> ArchiveOutcome:
         assert self._recording is not None
-        document = self.session.transcript_document()
         address = self.websocket.client.host if self.websocket.client else ""
         salt = self.gateway.settings.archive_salt.get_secret_value().encode()
         salted = hmac.new(salt, address.encode(), hashlib.sha256)

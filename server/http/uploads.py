@@ -19,6 +19,7 @@ from server.http.intake import file_of, receive_body, receive_form
 from server.policy import OPT_OUT_REFUSED, admission, authenticate, opt_out_refused
 from server.runtime.gateway import Gateway
 from server.uploads.formats import (
+    RESPONSE_FORMATS,
     deepgram_response,
     openai_json,
     openai_verbose_json,
@@ -38,7 +39,6 @@ from server.uploads.pipeline import (
 from streaming.protocol import ProtocolError, parse_bool, parse_listen_params
 
 log = logging.getLogger("streamscribe.upload")
-RESPONSE_FORMATS = ("json", "text", "srt", "vtt", "verbose_json")
 OPENAI_FIELDS = frozenset(
     {
         "file",

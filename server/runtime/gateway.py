@@ -33,8 +33,34 @@ class Readiness:
     warm_workers: int = 0
 
 
+@dataclass(frozen=True, slots=True)
 class ShutdownRequested:
     """Put in every session's inbox when the gateway drains (SIGTERM)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ClientBytes:
+    """A binary frame the live socket received (audio)."""
+
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class ClientText:
+    """A text frame the live socket received (a control message)."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ClientGone:
+    """The live socket closed or failed: nothing more will come from the client."""
+
+
+SessionEvent = JobResult | ShutdownRequested | ClientBytes | ClientText | ClientGone
+"""What a session's inbox carries: from the gateway (results, the drain), and for
+a live session from its socket reader. Uploads get only the first two."""
+Inbox = asyncio.Queue[SessionEvent]
 
 
 @dataclass
@@ -46,7 +72,7 @@ class Gateway:
     model_info: ModelInfo
     readiness: Callable[[], Awaitable[Readiness]]
     gateway_id: str = "embedded"
-    inboxes: dict[str, asyncio.Queue[object]] = field(default_factory=dict)
+    inboxes: dict[str, Inbox] = field(default_factory=dict)
     accepting: bool = True
     _router: asyncio.Task[None] | None = None
     _all_closed: asyncio.Event = field(default_factory=asyncio.Event)
@@ -58,8 +84,8 @@ class Gateway:
     def __post_init__(self) -> None:
         self.load = LoadMonitor(self.queue.depth, self._warm_workers)
 
-    def register(self, session_id: str) -> asyncio.Queue[object]:
-        inbox: asyncio.Queue[object] = asyncio.Queue()
+    def register(self, session_id: str) -> Inbox:
+        inbox: Inbox = asyncio.Queue()
         self.inboxes[session_id] = inbox
         self.metrics.sessions_active.set(len(self.inboxes))
         return inbox

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
-from streaming.resample import TARGET_RATE
+from streaming.codecs import SAMPLE_RATE
 
 if TYPE_CHECKING:  # imported when decoding: the settings below must not pull in faster_whisper
     from faster_whisper.tokenizer import Tokenizer
@@ -131,7 +131,7 @@ def decode_checked(
     # padding=160 as faster-whisper does; no chunk_length: that would change the shared extractor.
     features = whisper.feature_extractor(samples)
     segments = decode(whisper, features, request, rule)
-    if rule == FULL_WINDOW or not doubtful(segments, len(samples) / TARGET_RATE, request):
+    if rule == FULL_WINDOW or not doubtful(segments, len(samples) / SAMPLE_RATE, request):
         return segments, False
     return decode(whisper, features, request, FULL_WINDOW), True
 

@@ -15,9 +15,8 @@ import numpy as np
 from server.transcribe import short_window
 from server.transcribe.model_files import ResolvedModel
 from server.transcribe.short_window import DEFAULT_WINDOW, DecodeRequest, WindowRule
-from streaming.codecs import Int16Array
+from streaming.codecs import SAMPLE_RATE, Int16Array
 from streaming.jobs import JobKind, TranscribeOptions, Word
-from streaming.resample import TARGET_RATE as SAMPLE_RATE
 
 # Whisper's stock phrases on silence and noise: dropped when the model itself
 # doubted there was speech.
@@ -123,7 +122,7 @@ class FasterWhisperTranscriber:
     def warm_up(self) -> float:
         """One call on a second of quiet noise so the first real job is not slow."""
         started = time.perf_counter()
-        noise = (np.random.default_rng(0).standard_normal(16_000) * 30).astype(np.int16)
+        noise = (np.random.default_rng(0).standard_normal(SAMPLE_RATE) * 30).astype(np.int16)
         self.transcribe(noise, TranscribeOptions(), JobKind.FINAL)
         return time.perf_counter() - started
 

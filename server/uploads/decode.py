@@ -9,9 +9,7 @@ from typing import BinaryIO
 import av
 import numpy as np
 
-from streaming.codecs import Int16Array
-
-TARGET_RATE = 16_000
+from streaming.codecs import SAMPLE_RATE, Int16Array
 
 
 class MediaError(Exception):
@@ -70,7 +68,7 @@ class AudioDecoder:
             raise
         self.channels = channels if keep_channels and channels > 1 else 1
         layout = self._stream.codec_context.layout if self.channels > 1 else "mono"
-        self._resampler = av.AudioResampler(format="s16", layout=layout, rate=TARGET_RATE)
+        self._resampler = av.AudioResampler(format="s16", layout=layout, rate=SAMPLE_RATE)
         self._frames = self._container.decode(self._stream)
         self.samples = 0
         """Samples per channel decoded so far, at 16 kHz."""
@@ -88,9 +86,9 @@ class AudioDecoder:
 
     @property
     def seconds(self) -> float:
-        return self.samples / TARGET_RATE
+        return self.samples / SAMPLE_RATE
 
-    def read(self, min_samples: int = TARGET_RATE) -> Int16Array:
+    def read(self, min_samples: int = SAMPLE_RATE) -> Int16Array:
         """At least `min_samples` samples per channel, fewer only at the end; shape (n, channels).
         An empty block means the end of the audio."""
         blocks: list[Int16Array] = []
@@ -107,7 +105,7 @@ class AudioDecoder:
                     count += len(block)
         except av.error.FFmpegError as error:
             raise MediaError(
-                f"{self.name} is corrupt: decoding failed after {self.seconds + count / TARGET_RATE:.1f} s "
+                f"{self.name} is corrupt: decoding failed after {self.seconds + count / SAMPLE_RATE:.1f} s "
                 f"({_reason(error)})"
             ) from error
         self.samples += count

@@ -14,6 +14,9 @@ from typing import Any
 from server.uploads.pipeline import Transcript
 from streaming.jobs import Word
 
+RESPONSE_FORMATS = ("json", "text", "srt", "vtt", "verbose_json")
+"""OpenAI's `response_format` values: the upload endpoint's and `streamscribe transcribe --format`."""
+
 SENTENCE_END = (".", "?", "!", "…")
 # A period after these ends a word, not a sentence ("Mr. Smith"): cues must not be cut there.
 # The same list is in client-js/transcript.js (the page's cues).

@@ -21,8 +21,6 @@ from server.uploads.pipeline import (
 )
 from server.uploads.sniff import SNIFF_BYTES, sniff
 
-FORMATS = ("text", "json", "verbose_json", "srt", "vtt")
-
 
 class FileProblem(Exception):
     """A file named on the command line that is missing, unreadable or not audio; the message says which."""

@@ -24,18 +24,18 @@ import numpy as np
 
 from server.archive.base import ArchiveOutcome, Recording
 from server.policy import archive_for, finish_archive
-from server.runtime.gateway import Gateway, ShutdownRequested
+from server.runtime.gateway import Gateway, Inbox, ShutdownRequested
 from server.uploads.decode import AudioDecoder, AudioInfo, MediaError
 from server.uploads.sniff import SNIFF_BYTES, Sniffed, sniff
 from streaming.archive_document import archive_document
-from streaming.codecs import Int16Array
+from streaming.codecs import SAMPLE_RATE, Int16Array
 from streaming.jobs import Job, JobKind, JobResult, TranscribeOptions, Word
 from streaming.protocol import MAX_CHANNELS, ModelInfo, results_message
 from streaming.segmenter import CloseReason, SegmentClosed, Segmenter, SegmenterConfig, SegmenterEvent
 from streaming.vad import WebRtcVoiceDetector
 
 log = logging.getLogger("streamscribe.pipeline")
-STEP_SAMPLES = 5 * 16_000
+STEP_SAMPLES = 5 * SAMPLE_RATE
 """Audio decoded and segmented per step (per channel)."""
 SUPPORTED = "wav, mp3, m4a, mp4, ogg/opus, webm, flac"
 
@@ -238,7 +238,7 @@ class _Run:
                 events.extend((channel, e) for e in segmenter.end_of_stream())
         return block, events
 
-    async def _segment_and_submit(self, inbox: asyncio.Queue[object], recording: Recording) -> None:
+    async def _segment_and_submit(self, inbox: Inbox, recording: Recording) -> None:
         while not self.decoder.finished:
             # Shielded: a cancelled request must not close the decoder under a running step.
             self._stepping = asyncio.ensure_future(asyncio.to_thread(self._step))
@@ -275,7 +275,7 @@ class _Run:
         self.gateway.metrics.jobs_submitted.labels(JobKind.FINAL.value).inc()
         await self.gateway.queue.submit(job)
 
-    async def _receive(self, inbox: asyncio.Queue[object]) -> None:
+    async def _receive(self, inbox: Inbox) -> None:
         timeout = self.gateway.settings.upload_result_timeout_s
         try:
             message = await asyncio.wait_for(inbox.get(), timeout)
@@ -289,7 +289,7 @@ class _Run:
         if isinstance(message, ShutdownRequested):
             raise UploadError(503, "shutting_down", "the server is shutting down; send the file again")
         if not isinstance(message, JobResult) or message.kind is not JobKind.FINAL:
-            return
+            return  # nothing else is sent to an upload's inbox but interim results of no one
         self.gateway.metrics.queue_wait.labels(message.kind.value).observe(message.queue_seconds)
         event = self.pending.pop((message.channel, message.seq), None)
         if event is None:

@@ -197,8 +197,8 @@ def test_stream_figures_and_summary() -> None:
     figures = ft.stream_figures(log, WORDS, "he was here so long")
     assert figures["wer"] == 0.0 and figures["first_cover_s"] == [pytest.approx(0.5), pytest.approx(0.2)]
     silent = ft.stream_figures(ft.StreamLog(sent, [], 0.0), WORDS, "he was here so long")
-    row = ft.summarize("x", [figures, silent])
-    assert row["utterances"] == 4 and row["never_shown"] == 2 and row["no_text_streams"] == 1
+    row = ft.summarize("x", 1, [figures, silent])
+    assert row["runs"] == 2 and row["utterances"] == 4 and row["never_shown"] == 2 and row["no_text_streams"] == 1
     assert row["first_cover_p50_ms"] == 350 and row["first_text_max_ms"] == 2000
 
 
@@ -239,3 +239,12 @@ async def test_run_stream_against_a_fake_whisperlive() -> None:
     assert [len(f) for f in received[1:-1]] == [1600 * 4] * 3 and received[-1] == wl.END_OF_AUDIO
     assert len(log.send_times) == 3 and log.send_times[2] - log.send_times[0] == pytest.approx(0.2, abs=0.05)
     assert [u.partial.text if u.partial else None for u in log.updates] == [" word1", " word2", " word3"]
+
+
+def test_ages_and_flow_stop_one_pause_after_the_last_utterance() -> None:
+    log = ft.StreamLog(send_times(20.0), [final(104.0, 0.5, 3.8, "he was here so long")], 0.0)
+    figures = ft.stream_figures(log, WORDS, "he was here so long")
+    # 10 s of silence after "long" (3.8 s) is not sampled: 53 frames up to 5.3 s, not 200
+    ages = ft.oldest_unshown_ages([104.0] * 5, WORDS, log.send_times[:53])
+    assert figures["oldest_unshown_mean_s"] == pytest.approx(sum(ages) / 53)
+    assert figures["updates_per_min"] == pytest.approx(1 / (5.3 / 60))

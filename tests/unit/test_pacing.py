@@ -20,7 +20,7 @@ from streaming.pacing import (
     load_step,
     resume_floor,
 )
-from streaming.session import SessionConfig
+from tests.unit.configs import session_config
 from tests.unit.test_session import Harness, finals, interims, silence, speech, track
 
 PACING = PacingConfig(max_step_s=4.0, wait_factor=2.0, pause_finals_per_worker=1.0, resume_s=2.0)
@@ -109,7 +109,7 @@ def test_invalid_pacing_is_refused() -> None:
 
 # -- through the session ------------------------------------------------------------
 
-CONFIG = SessionConfig(default_endpointing_ms=500, interim_pacing=PACING)
+CONFIG = session_config(default_endpointing_ms=500, interim_pacing=PACING)
 UTTERANCE = (("silence", 1.0), ("speech", 8.0), ("silence", 1.0))
 
 
@@ -158,7 +158,9 @@ def test_busy_workers_get_fewer_interims_for_the_same_audio_and_the_same_finals(
 
 def test_idle_load_keeps_the_interim_rate_of_an_unpaced_session() -> None:
     audio = track(*UTTERANCE)
-    unpaced, _ = stream(Harness([("interim_results", "true")], config=SessionConfig(default_endpointing_ms=500)), audio)
+    unpaced, _ = stream(
+        Harness([("interim_results", "true")], config=session_config(default_endpointing_ms=500)), audio
+    )
     paced, _ = stream(paced_session(IDLE), audio)
     assert [j.duration for j in paced] == [j.duration for j in unpaced]
 
@@ -193,11 +195,11 @@ def test_interims_resume_gradually_after_a_backlog() -> None:
 
 def test_without_pacing_the_session_ignores_the_load() -> None:
     audio = track(("silence", 1.0), ("speech", 3.0), ("silence", 1.0))
-    h = Harness([("interim_results", "true")], config=SessionConfig(default_endpointing_ms=500))
+    h = Harness([("interim_results", "true")], config=session_config(default_endpointing_ms=500))
     h.session.observe_load(BACKLOG, 0.0)
     ignored, _ = stream(h, audio)
     baseline, _ = stream(
-        Harness([("interim_results", "true")], config=SessionConfig(default_endpointing_ms=500)), audio
+        Harness([("interim_results", "true")], config=session_config(default_endpointing_ms=500)), audio
     )
     assert len(ignored) == len(baseline) > 0
 
@@ -218,7 +220,7 @@ def test_a_pause_waives_the_step_unless_the_load_stretched_it() -> None:
     assert interim_step(BACKLOG, BASE, PACING, at_pause=True) is None
 
 
-PAUSING = SessionConfig(default_endpointing_ms=500, interim_pause_ms=100)
+PAUSING = session_config(default_endpointing_ms=500, interim_pause_ms=100)
 
 
 def test_a_pause_gets_an_interim_of_the_speech_before_it_at_once() -> None:
@@ -233,7 +235,7 @@ def test_a_pause_gets_an_interim_of_the_speech_before_it_at_once() -> None:
 
 
 def test_without_a_pause_setting_pauses_change_nothing() -> None:
-    h = Harness([("interim_results", "true")], config=SessionConfig(default_endpointing_ms=500))
+    h = Harness([("interim_results", "true")], config=session_config(default_endpointing_ms=500))
     (first,) = interims(h.send(track(("silence", 0.5), ("speech", 0.6))))
     h.answer(first, ["a"])
     assert interims(h.send(silence(0.12))) == []  # a pause, but under the step: nothing

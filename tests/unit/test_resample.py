@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streaming.codecs import Int16Array
-from streaming.resample import MAX_RATE, MIN_RATE, TARGET_RATE, StreamResampler
+from streaming.codecs import SAMPLE_RATE, Int16Array
+from streaming.resample import MAX_RATE, MIN_RATE, StreamResampler
 
 RATES = [8000, 11025, 22050, 44100, 48000]
 
@@ -34,7 +34,7 @@ def _resample_in_chunks(rate: int, samples: Int16Array, cuts: list[int]) -> Int1
 
 
 def test_target_rate_is_16k() -> None:
-    assert TARGET_RATE == 16_000
+    assert SAMPLE_RATE == 16_000
     assert (MIN_RATE, MAX_RATE) == (8_000, 48_000)
 
 
@@ -61,7 +61,7 @@ def test_range_bounds_are_accepted(rate: int) -> None:
 def test_length_after_flush_matches_rate_ratio(rate: int) -> None:
     samples = _signal(rate, 1.0, seed=rate)
     out = _resample_in_chunks(rate, samples, [])
-    assert abs(len(out) - len(samples) * TARGET_RATE / rate) <= 1
+    assert abs(len(out) - len(samples) * SAMPLE_RATE / rate) <= 1
 
 
 @pytest.mark.parametrize("rate", RATES)
@@ -72,7 +72,7 @@ def test_tone_frequency_and_level_survive(rate: int) -> None:
     out = _resample_in_chunks(rate, samples, list(range(0, n, 777)))
     body = out[1600:-1600].astype(np.float64)  # skip edge transients
     spectrum = np.abs(np.fft.rfft(body * np.hanning(len(body))))
-    peak_hz = np.argmax(spectrum) * TARGET_RATE / len(body)
+    peak_hz = np.argmax(spectrum) * SAMPLE_RATE / len(body)
     assert abs(peak_hz - 1000) < 5
     rms = np.sqrt(np.mean(body**2))
     assert rms == pytest.approx(10_000 / np.sqrt(2), rel=0.02)
@@ -84,7 +84,7 @@ def test_upsampled_stream_keeps_time_alignment() -> None:
     samples = np.zeros(rate, dtype=np.int16)
     samples[rate // 2] = 20_000
     out = _resample_in_chunks(rate, samples, [100, 3000, 4001])
-    assert abs(int(np.argmax(out)) - TARGET_RATE // 2) <= 1
+    assert abs(int(np.argmax(out)) - SAMPLE_RATE // 2) <= 1
 
 
 def test_full_scale_input_clips_instead_of_wrapping() -> None:
@@ -124,4 +124,4 @@ def test_chunking_never_changes_the_output(rate: int, seconds: float, seed: int,
     whole = _resample_in_chunks(rate, samples, [])
     chunked = _resample_in_chunks(rate, samples, cuts)
     assert np.array_equal(chunked, whole)
-    assert abs(len(whole) - len(samples) * TARGET_RATE / rate) <= 1
+    assert abs(len(whole) - len(samples) * SAMPLE_RATE / rate) <= 1

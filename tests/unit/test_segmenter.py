@@ -19,9 +19,9 @@ from streaming.segmenter import (
     Segmenter,
     SegmenterConfig,
     SegmenterEvent,
-    SegmentGrew,
     SpeechStarted,
 )
+from tests.unit.configs import segmenter_config
 
 RATE = 16_000
 
@@ -148,7 +148,7 @@ def cfg(**changes: object) -> SegmenterConfig:
 
 
 def test_default_config_matches_design() -> None:
-    config = SegmenterConfig()
+    config = segmenter_config()
     assert config.max_segment_s == 15.0
     assert config.max_segment_s < 30
     assert 200 <= config.preroll_ms <= 300
@@ -167,7 +167,7 @@ def test_default_config_matches_design() -> None:
 )
 def test_bad_config_is_rejected(changes: dict[str, object], match: str) -> None:
     with pytest.raises(ValueError, match=match):
-        SegmenterConfig(**changes)  # type: ignore[arg-type]
+        segmenter_config(**changes)
 
 
 # -- opening -------------------------------------------------------------------------
@@ -391,17 +391,16 @@ def test_queries_when_closed() -> None:
         segmenter.open_start()
 
 
-def test_segment_grew_once_per_feed_while_open() -> None:
+def test_open_segment_audio_follows_whole_frames() -> None:
     detector = ScriptedDetector([V] * 100)
     segmenter = Segmenter(detector, BASE)
     audio = _pattern_audio([V] * 100, 160)
-    first = segmenter.feed(audio[:800])  # 5 frames: opens at frame 3
-    assert [type(e) for e in first] == [SpeechStarted, SegmentGrew]
-    assert first[1] == SegmentGrew(1, 0.0, pytest.approx(0.05))
+    assert [type(e) for e in segmenter.feed(audio[:800])] == [SpeechStarted]  # 5 frames: opens at frame 3
+    assert segmenter.open_duration() == pytest.approx(0.05)
     assert segmenter.feed(audio[800:850]) == []  # no whole frame: nothing new
-    grew = segmenter.feed(audio[850:1600])
-    assert grew == [SegmentGrew(1, 0.0, pytest.approx(0.1))]
+    assert segmenter.feed(audio[850:1600]) == []
     assert segmenter.clock == pytest.approx(0.1)
+    assert segmenter.open_start() == 0.0 and segmenter.open_duration() == pytest.approx(0.1)
     assert len(segmenter.open_audio()) == 1600
     assert np.array_equal(segmenter.open_audio(), audio[:1600])
 
@@ -420,7 +419,7 @@ def test_frame_sizes(frame_ms: int) -> None:
     n = 3600 // frame_ms
     voiced_from, voiced_to = 1200 // frame_ms, 2400 // frame_ms
     pattern = [voiced_from <= i < voiced_to for i in range(n)]
-    config = SegmenterConfig(endpointing_ms=300, preroll_ms=60, start_window_ms=90, start_voiced_ms=60)
+    config = segmenter_config(endpointing_ms=300, preroll_ms=60, start_window_ms=90, start_voiced_ms=60)
     result = run(pattern, config, frame_ms=frame_ms)
     (closed,) = result.closed
     assert result.started[0].timestamp == pytest.approx(1.2)
@@ -504,13 +503,6 @@ def _check_invariants(
         if event.seq not in set(started_seqs):
             assert by_seq[event.seq - 1].reason is CloseReason.MAX_LENGTH
             assert by_seq[event.seq - 1].end == pytest.approx(event.start)
-    # SegmentGrew always reports the open segment's true start; only a forced
-    # cut (which goes back to the quietest recent frame) ends before it grew to.
-    for grew in (e for e in result.events if isinstance(e, SegmentGrew)):
-        segment = by_seq[grew.seq]
-        assert segment.start == pytest.approx(grew.start)
-        if segment.reason is not CloseReason.MAX_LENGTH:
-            assert grew.end <= segment.end + 1e-9
 
 
 @settings(max_examples=120, deadline=None)
@@ -557,7 +549,6 @@ def test_chunking_does_not_change_segments(
         return [
             (type(e).__name__, e.seq, e.start, e.end, e.reason) if isinstance(e, SegmentClosed | SegmentDropped) else e
             for e in events
-            if not isinstance(e, SegmentGrew)
         ]
 
     assert key(a.events) == key(b.events)

@@ -12,12 +12,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streaming.actions import Action, CloseSocket, RecordAudio, SendMessage, SubmitJob
+from streaming.actions import Action, CloseSocket, FinishSession, RecordAudio, SendMessage, SubmitJob
 from streaming.codecs import ALAW_TABLE, MULAW_TABLE, Encoding, Int16Array
 from streaming.jobs import Job, JobKind, JobResult, TranscribeOptions, Word
 from streaming.protocol import CloseCode, ModelInfo, parse_listen_params
 from streaming.resample import StreamResampler
 from streaming.session import ListenSession, SessionConfig, State
+from tests.unit.configs import session_config
 
 MODEL = ModelInfo(name="general", version="test", arch="whisper-tiny", uuid="model-uuid-1")
 FRAME = 320  # 20 ms at 16 kHz
@@ -105,7 +106,7 @@ class Harness:
             model=MODEL,
             detector_factory=factory,
             # The expected segment times in these tests assume a 500 ms endpoint.
-            config=config or SessionConfig(default_endpointing_ms=500),
+            config=config or session_config(default_endpointing_ms=500),
             reply_to="gateway-7",
             created="2024-05-01T00:00:00Z",
             now=0.0,
@@ -197,8 +198,16 @@ def interims(actions: Iterable[Action]) -> list[Job]:
     return jobs(actions, JobKind.INTERIM)
 
 
+def payload(action: Action) -> dict[str, Any] | None:
+    """What the client receives for this action (Metadata: without the shell's archive outcome)."""
+    if isinstance(action, SendMessage):
+        return action.payload
+    return action.metadata if isinstance(action, FinishSession) else None
+
+
 def messages(actions: Iterable[Action], type_: str | None = None) -> list[dict[str, Any]]:
-    return [a.payload for a in actions if isinstance(a, SendMessage) and (type_ is None or a.payload["type"] == type_)]
+    sent = (payload(a) for a in actions)
+    return [m for m in sent if m is not None and (type_ is None or m["type"] == type_)]
 
 
 def results(actions: Iterable[Action]) -> list[dict[str, Any]]:
@@ -214,8 +223,8 @@ def kinds(actions: Iterable[Action]) -> list[str]:
     """A compact trace: message types, 'Job:kind', 'Close:code' (RecordAudio left out)."""
     out: list[str] = []
     for action in actions:
-        if isinstance(action, SendMessage):
-            out.append(action.payload["type"])
+        if (message := payload(action)) is not None:
+            out.append(message["type"])
         elif isinstance(action, SubmitJob):
             out.append(f"Job:{action.job.kind.value}")
         elif isinstance(action, CloseSocket):
@@ -356,7 +365,7 @@ def test_short_blip_is_dropped_without_a_job_and_does_not_block() -> None:
 
 
 def test_max_length_cut_is_final_but_not_speech_final() -> None:
-    h = Harness(config=SessionConfig(max_segment_s=2.0))
+    h = Harness(config=session_config(max_segment_s=2.0))
     actions = h.send(track(("silence", 0.5), ("speech", 5.0), ("silence", 1.0)))
     jobs_ = finals(actions)
     assert len(jobs_) >= 3
@@ -447,7 +456,7 @@ def test_interim_arriving_after_final_result_is_dropped() -> None:
 
 
 def test_older_interim_after_newer_is_dropped() -> None:
-    h = Harness([("interim_results", "true")], config=SessionConfig(interim_stall_s=1.0))
+    h = Harness([("interim_results", "true")], config=session_config(interim_stall_s=1.0))
     old = open_segment_with_interim(h, seconds=1.0)
     # unanswered for over 1 s: a newer job may go out
     (new,) = interims(h.send(speech(1.2, seed=5)))
@@ -504,7 +513,7 @@ def test_interim_words_are_stabilized() -> None:
 
 
 def test_forced_cut_opens_next_segment_for_interims() -> None:
-    h = Harness([("interim_results", "true")], config=SessionConfig(max_segment_s=2.0))
+    h = Harness([("interim_results", "true")], config=session_config(max_segment_s=2.0))
     actions = h.send(track(("silence", 0.5), ("speech", 1.0)))
     (first,) = interims(actions)
     actions = h.send(speech(1.5, seed=4))
@@ -680,7 +689,7 @@ def test_speech_started_only_with_vad_events() -> None:
 
 
 def test_speech_started_is_not_repeated_after_a_forced_cut() -> None:
-    h = Harness([("vad_events", "true")], config=SessionConfig(max_segment_s=2.0))
+    h = Harness([("vad_events", "true")], config=session_config(max_segment_s=2.0))
     actions = h.send(track(("silence", 0.5), ("speech", 5.0), ("silence", 1.0)))
     assert len(messages(actions, "SpeechStarted")) == 1
     assert len(finals(actions)) >= 3
@@ -771,7 +780,7 @@ def test_results_do_not_count_as_activity() -> None:
 
 
 def test_oversized_frame_errors_then_drains_then_closes_1009() -> None:
-    h = Harness(config=SessionConfig(max_frame_bytes=1000))
+    h = Harness(config=session_config(max_frame_bytes=1000))
     h.send(track(("silence", 0.5), ("speech", 1.0)))
     h.send_bytes(b"\x00" * 1000, 0.03)  # exactly at the limit: accepted
     assert h.session.state is State.ACTIVE
@@ -791,7 +800,7 @@ def test_oversized_frame_errors_then_drains_then_closes_1009() -> None:
 
 
 def test_oversized_frame_with_nothing_open_closes_at_once() -> None:
-    h = Harness(config=SessionConfig(max_frame_bytes=640))
+    h = Harness(config=session_config(max_frame_bytes=640))
     out = h.send_bytes(b"\x00" * 641)
     assert kinds(out) == ["Error", "Metadata", "Close:1009"]
 
@@ -827,7 +836,7 @@ def test_disconnect_drains_with_going_away() -> None:
 
 
 def test_max_session_length_drains_with_1008() -> None:
-    h = Harness(config=SessionConfig(max_session_s=2.0))
+    h = Harness(config=session_config(max_session_s=2.0))
     actions = h.send(track(("silence", 0.5), ("speech", 2.0)))
     (job,) = finals(actions)
     assert h.session.state is State.DRAINING
@@ -840,7 +849,7 @@ def test_max_session_length_drains_with_1008() -> None:
 
 
 def test_drain_timeout_when_results_never_arrive() -> None:
-    h = Harness(config=SessionConfig(drain_timeout_s=60.0))
+    h = Harness(config=session_config(drain_timeout_s=60.0))
     h.send(track(("silence", 0.5), ("speech", 1.0)))
     (job,) = finals(h.text('{"type": "CloseStream"}'))
     start = h.now
@@ -856,7 +865,7 @@ def test_drain_timeout_when_results_never_arrive() -> None:
 
 
 def test_drain_timeout_keeps_a_client_error_code() -> None:
-    h = Harness(config=SessionConfig(max_frame_bytes=1000, drain_timeout_s=5.0))
+    h = Harness(config=session_config(max_frame_bytes=1000, drain_timeout_s=5.0))
     h.send(track(("silence", 0.5), ("speech", 1.0)))
     h.send_bytes(b"\x00" * 2000)
     out = h.tick(h.now + 5.0)

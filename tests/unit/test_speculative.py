@@ -11,7 +11,9 @@ import pytest
 from streaming.actions import Action, SendMessage, WithdrawJob
 from streaming.codecs import Int16Array
 from streaming.jobs import Job, JobKind
-from streaming.session import SessionConfig, SpeculativeStats
+from streaming.session import SessionConfig
+from streaming.speculative import SpeculativeStats
+from tests.unit.configs import session_config
 from tests.unit.test_session import (
     UTTERANCE,
     Harness,
@@ -28,7 +30,7 @@ from tests.unit.test_session import (
 )
 
 # Endpointing 500 ms as in test_session; the speculative final after 200 ms of it.
-CONFIG = SessionConfig(default_endpointing_ms=500, speculative_ms=200)
+CONFIG = session_config(default_endpointing_ms=500, speculative_ms=200)
 LEAD = ("silence", 1.0)  # the segment opens with 240 ms of pre-roll: at 0.76 s
 
 
@@ -213,8 +215,8 @@ def session_trace(config: SessionConfig, query: list[tuple[str, str]]) -> tuple[
     ],
 )
 def test_off_keeps_todays_behaviour(speculative_ms: int | None, query: list[tuple[str, str]]) -> None:
-    baseline = SessionConfig(default_endpointing_ms=500)
-    config = SessionConfig(default_endpointing_ms=500, speculative_ms=speculative_ms)
+    baseline = session_config(default_endpointing_ms=500)
+    config = session_config(default_endpointing_ms=500, speculative_ms=speculative_ms)
     assert session_trace(config, query) == session_trace(baseline, query)
     h = Harness(query, config=config)
     h.send(track(*UTTERANCE))
@@ -223,7 +225,7 @@ def test_off_keeps_todays_behaviour(speculative_ms: int | None, query: list[tupl
 
 def test_negative_threshold_is_refused() -> None:
     with pytest.raises(ValueError, match="speculative_ms"):
-        SessionConfig(speculative_ms=-1)
+        session_config(speculative_ms=-1)
 
 
 # -- Finalize, end of stream, maximum length --------------------------------------------
@@ -250,7 +252,7 @@ def test_close_stream_in_the_pause_reuses_the_speculative_job() -> None:
 
 
 def test_close_stream_with_an_abandoned_job_outstanding_closes_normally() -> None:
-    h = Harness(config=SessionConfig(default_endpointing_ms=500, speculative_ms=200, drain_timeout_s=5.0))
+    h = Harness(config=session_config(default_endpointing_ms=500, speculative_ms=200, drain_timeout_s=5.0))
     first = speculate(h)
     h.send(speech(0.3, seed=5))  # abandons it; it is never answered
     out = h.text('{"type": "CloseStream"}')
@@ -261,7 +263,7 @@ def test_close_stream_with_an_abandoned_job_outstanding_closes_normally() -> Non
 
 
 def test_drain_timeout_does_not_count_the_abandoned_job() -> None:
-    h = Harness(config=SessionConfig(default_endpointing_ms=500, speculative_ms=200, drain_timeout_s=5.0))
+    h = Harness(config=session_config(default_endpointing_ms=500, speculative_ms=200, drain_timeout_s=5.0))
     speculate(h)
     h.send(speech(0.3, seed=5))
     h.text('{"type": "CloseStream"}')
@@ -274,7 +276,7 @@ def test_max_length_cut_before_the_speculative_end_submits_the_cut_segment() -> 
     # A 2 s maximum and endpointing 1000 ms: the pause starting at 2.2 s gets a
     # speculative final at 2.4 s; the cut at 2.76 s falls at the pause's first
     # (quietest) frame, before the speculative audio ends.
-    h = Harness([("endpointing", "1000")], config=SessionConfig(max_segment_s=2.0, speculative_ms=200))
+    h = Harness([("endpointing", "1000")], config=session_config(max_segment_s=2.0, speculative_ms=200))
     out = h.send(track(LEAD, ("speech", 1.2), ("silence", 0.56)))
     speculative, real = finals(out)
     assert speculative.start + speculative.duration == pytest.approx(2.4)
@@ -290,7 +292,7 @@ def test_max_length_cut_before_the_speculative_end_submits_the_cut_segment() -> 
 def test_max_length_cut_after_the_speculative_end_reuses_it() -> None:
     # Same, but the pause is low noise until 2.5 s, then digital silence: the
     # quietest frame, and so the cut, lies after the speculative audio's end.
-    h = Harness([("endpointing", "1000")], config=SessionConfig(max_segment_s=2.0, speculative_ms=200))
+    h = Harness([("endpointing", "1000")], config=session_config(max_segment_s=2.0, speculative_ms=200))
     h.send(track(LEAD, ("speech", 1.2)))
     h.send(quiet(0.3))
     out = h.send(silence(0.26))
