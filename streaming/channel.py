@@ -2,7 +2,7 @@
 
 A session has one `LiveChannel` per output channel (one, or one per input
 channel with `multichannel`). The channel owns everything that is per channel:
-its resampler and segmenter, the interim jobs for the open segment (paced by
+its resampler and segmenter, the interims of the open segment (streaming.interims, paced by
 the workers' load: streaming.pacing), speculative finals
 (streaming.speculative), the release of finals in segment order, and
 UtteranceEnd. The session owns the session-wide lifecycle
@@ -12,16 +12,14 @@ active wherever that changes what the channel says.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 from streaming.actions import Action, SendMessage, SubmitJob, WithdrawJob
 from streaming.codecs import Int16Array
-from streaming.jobs import Job, JobKind, JobResult, TranscribeOptions, Word
-from streaming.pacing import InterimPacer
+from streaming.context import SessionContext
+from streaming.interims import OpenSegmentInterims
+from streaming.jobs import Job, JobKind, JobResult, Word
 from streaming.protocol import (
-    ListenParams,
-    ModelInfo,
     error_message,
     results_message,
     speech_started_message,
@@ -29,54 +27,7 @@ from streaming.protocol import (
 )
 from streaming.resample import StreamResampler
 from streaming.segmenter import CloseReason, SegmentClosed, SegmentDropped, Segmenter, SegmenterEvent, SpeechStarted
-from streaming.speculative import SpeculativeStats, Speculator
-from streaming.stabilizer import LocalAgreement
-
-
-@dataclass(slots=True)
-class SessionContext:
-    """What the channels of one session share.
-
-    The lists are the session's own record (the archive document and the
-    drain-timeout report read them), so every channel appends to the same ones.
-    """
-
-    session_id: str
-    params: ListenParams
-    model: ModelInfo
-    options: TranscribeOptions
-    reply_to: str
-    pacer: InterimPacer
-    """How much new audio an open segment must gain before another interim
-    job, given the workers' load (streaming.pacing); shared by the channels."""
-    interim_stall_s: float
-    """An interim job unanswered this long no longer blocks the next one."""
-    speculative_s: float | None = None
-    """Silence of the open segment after which its final job starts early; None: off."""
-    speculative: SpeculativeStats = field(default_factory=SpeculativeStats)
-    finals: list[dict[str, Any]] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-    revision: int = 0
-    """Last revision handed out. Session-wide, so that a result names exactly
-    one job whatever its channel or kind."""
-
-    @property
-    def output_channels(self) -> int:
-        return self.params.output_channels
-
-    def new_job(self, channel: int, seq: int, kind: JobKind, start: float, audio: Int16Array) -> Job:
-        self.revision += 1
-        return Job(
-            session_id=self.session_id,
-            channel=channel,
-            seq=seq,
-            kind=kind,
-            revision=self.revision,
-            start=start,
-            audio=audio,
-            options=self.options,
-            reply_to=self.reply_to,
-        )
+from streaming.speculative import Speculator
 
 
 @dataclass(slots=True)
@@ -97,18 +48,6 @@ class _FinalSlot:
     error: str | None = None
 
 
-@dataclass(slots=True)
-class _InterimState:
-    """Interims of the open segment `seq`; replaced whenever that segment changes."""
-
-    seq: int = 0
-    submitted_audio_s: float = 0.0
-    in_flight_revision: int | None = None
-    in_flight_since: float = 0.0
-    shown_revision: int = -1
-    stabilizer: LocalAgreement = field(default_factory=LocalAgreement)
-
-
 class LiveChannel:
     """Segments, interims and ordered finals of one output channel.
 
@@ -117,12 +56,12 @@ class LiveChannel:
     longer waits for the silence gap.
     """
 
-    def __init__(self, index: int, resampler: StreamResampler, segmenter: Segmenter, context: SessionContext) -> None:
+    def __init__(self, index: int, input_rate: int, segmenter: Segmenter, context: SessionContext) -> None:
         self.index = index
-        self.resampler = resampler
+        self._resampler = StreamResampler(input_rate)
         self.segmenter = segmenter
         self._context = context
-        self._interim = _InterimState()
+        self._interims = OpenSegmentInterims(index, segmenter, context)
         self._speculator = Speculator(context.speculative_s, context.speculative)
         self._slots: dict[int, _FinalSlot] = {}
         self._next_release = 1
@@ -144,13 +83,15 @@ class LiveChannel:
         return len(self._slots)
 
     # -- inputs ------------------------------------------------------------
-    def feed(self, block: Int16Array, now: float, *, active: bool) -> list[Action]:
-        """16 kHz audio for this channel."""
-        actions = self._on_segmenter_events(self.segmenter.feed(block), now, active=active)
+    def feed(self, block: Int16Array, now: float, *, active: bool) -> tuple[Int16Array, list[Action]]:
+        """Audio of this channel at the session's input rate. Returns it at
+        16 kHz (what the session archives) and the actions it causes."""
+        audio = self._resampler.process(block)
+        actions = self._on_segmenter_events(self.segmenter.feed(audio), now, active=active)
         actions.extend(self._speculate(active=active))
-        actions.extend(self._maybe_interim(now, active=active))
+        actions.extend(self._interims.due(now, active=active, speculating=self._speculator.pending is not None))
         actions.extend(self.maybe_utterance_end(active=active))
-        return actions
+        return audio, actions
 
     def finalize(self, now: float, *, active: bool) -> list[Action]:
         """Finalize: close the open segment now. The caller then releases."""
@@ -159,13 +100,16 @@ class LiveChannel:
             self._finalize_markers.append(self._next_release - 1 + len(self._slots))
         return self._on_segmenter_events(events, now, active=active)
 
-    def flush(self, tail: Int16Array, now: float, *, active: bool) -> list[Action]:
-        """End of stream: segment the resampler's tail, then close whatever is open."""
+    def flush(self, now: float, *, active: bool) -> tuple[Int16Array, list[Action]]:
+        """End of stream: the resampler's tail (its delay line holds the last
+        few ms of audio), returned for the archive and segmented like the rest;
+        then close whatever is open."""
+        tail = self._resampler.flush()
         actions: list[Action] = []
         if len(tail):
             actions.extend(self._on_segmenter_events(self.segmenter.feed(tail), now, active=active))
         actions.extend(self._on_segmenter_events(self.segmenter.end_of_stream(), now, active=active))
-        return actions
+        return tail, actions
 
     def record_final(self, result: JobResult) -> bool:
         """Keep a final result until its turn; False if no closed segment
@@ -181,16 +125,7 @@ class LiveChannel:
         return True
 
     def on_interim(self, result: JobResult, now: float, *, active: bool) -> list[Action]:
-        interim = self._interim
-        if result.seq != interim.seq or self.segmenter.open_seq != result.seq:
-            return []  # its segment is closed: the final speaks for it
-        if interim.in_flight_revision == result.revision:
-            interim.in_flight_revision = None
-        actions = self._show_interim(result, interim.submitted_audio_s, active=active)
-        # The answer frees the interim slot: the open segment may already
-        # have grown enough for the next one.
-        actions.extend(self._maybe_interim(now, active=active))
-        return actions
+        return self._interims.answered(result, now, active=active, speculating=self._speculator.pending is not None)
 
     def on_speculative(self, result: JobResult, *, active: bool) -> list[Action]:
         """A final result `record_final` did not take: kept if it is the open
@@ -198,11 +133,11 @@ class LiveChannel:
         speculation = self._speculator.take_result(result)
         if speculation is None or not self._context.params.interim_results:
             return []
-        if self._interim.seq != result.seq or self.segmenter.open_seq != result.seq:
+        if not self._interims.covers(result.seq):
             return []
         # Still in the pause, with interims held back: this reading of the
         # whole segment is the best interim there is.
-        return self._show_interim(result, speculation.job.duration, active=active)
+        return self._interims.show(result, speculation.job.duration, active=active)
 
     # -- output ------------------------------------------------------------
     def release(self, now: float, *, active: bool) -> list[Action]:
@@ -247,14 +182,14 @@ class LiveChannel:
                         SendMessage(speech_started_message(self.index, self._context.output_channels, event.timestamp))
                     )
             elif isinstance(event, SegmentClosed):
-                self._interim = _InterimState()
+                self._interims.reset()
                 actions.extend(self._on_closed(event, now, active=active))
             elif isinstance(event, SegmentDropped):
                 actions.extend(self._withdraw(self._speculator.abandon(event.seq)))
                 # Too short to transcribe, but its seq still has a turn in the
                 # release order: mark it done with no words.
                 self._slots[event.seq] = _FinalSlot(event.start, event.end, event.reason, 0, now, done=True)
-                self._interim = _InterimState()
+                self._interims.reset()
                 actions.extend(self.release(now, active=active))
         return actions
 
@@ -296,83 +231,12 @@ class LiveChannel:
             # A final drops the interim of its stream that waits unstarted
             # (server/jobs/queue.py; the Redis workers skip it as superseded), so
             # the interim in flight may never answer: do not wait for it.
-            self._interim.in_flight_revision = None
+            self._interims.forget_in_flight()
         return actions
 
     @staticmethod
     def _withdraw(job: Job | None) -> list[Action]:
         return [] if job is None else [WithdrawJob(job)]
-
-    def _maybe_interim(self, now: float, *, active: bool) -> list[Action]:
-        segmenter = self.segmenter
-        if not self._context.params.interim_results or not active or segmenter.open_seq is None:
-            return []
-        interim = self._interim
-        if interim.seq != segmenter.open_seq:
-            self._interim = interim = _InterimState(seq=segmenter.open_seq)
-        if self._speculator.pending is not None:
-            # Nothing was said since the speculative final's audio: an interim
-            # would re-read the same words. Its result is shown instead.
-            return []
-        # At most one interim job outstanding per channel, unless it stalled.
-        if interim.in_flight_revision is not None and now - interim.in_flight_since < self._context.interim_stall_s:
-            return []
-        # Checked on every frame, cheapest first: no step is below the base step but
-        # a pause's, and the segment's audio is joined only when a job goes out.
-        duration = segmenter.open_duration()
-        grown = duration - interim.submitted_audio_s
-        at_pause = self._pause_unread(interim)
-        if grown < self._context.pacer.base_step_s and not at_pause:
-            return []
-        # The step follows the workers' load; None: paused for a finals backlog.
-        step = self._context.pacer.step(now, first=interim.submitted_audio_s == 0.0, at_pause=at_pause)
-        if step is None or grown < step or grown <= 0.0:
-            return []
-        job = self._context.new_job(
-            self.index, interim.seq, JobKind.INTERIM, segmenter.open_start(), segmenter.open_audio()
-        )
-        interim.in_flight_revision = job.revision
-        interim.in_flight_since = now
-        interim.submitted_audio_s = duration
-        return [SubmitJob(job)]
-
-    def _pause_unread(self, interim: _InterimState) -> bool:
-        """The open segment is in a pause (streaming.pacing) and no interim has read its speech yet."""
-        pause_s = self._context.pacer.pause_s
-        segmenter = self.segmenter
-        if pause_s is None or segmenter.open_silence() < pause_s - 1e-9:
-            return False
-        unread = segmenter.open_speech_end() - segmenter.open_start() > interim.submitted_audio_s + 1e-9
-        return unread and segmenter.open_is_speech()
-
-    def _show_interim(self, result: JobResult, duration: float, *, active: bool) -> list[Action]:
-        """The interim message for a reading of the open segment, if it is news."""
-        interim = self._interim
-        # An empty first interim says nothing; an empty later one clears what was shown.
-        nothing_to_say = not result.words and interim.shown_revision < 0
-        fresh = result.revision > interim.shown_revision and result.error is None and not nothing_to_say
-        if not fresh or not active:
-            return []
-        interim.shown_revision = result.revision
-        stable = interim.stabilizer.update([w.text for w in result.words])
-        words = [
-            Word(text, result.words[i].start, result.words[i].end, result.words[i].confidence)
-            for i, text in enumerate(stable.words)
-            if i < len(result.words)
-        ]
-        message = results_message(
-            request_id=self._context.session_id,
-            model=self._context.model,
-            channel=self.index,
-            channels=self._context.output_channels,
-            start=self.segmenter.open_start(),
-            duration=duration,
-            words=words,
-            is_final=False,
-            speech_final=False,
-            from_finalize=False,
-        )
-        return [SendMessage(message)]
 
     def _final(
         self,

@@ -31,8 +31,9 @@ import numpy as np
 
 from streaming.actions import Action, CloseSocket, FinishSession, RecordAudio, SendMessage
 from streaming.archive_document import archive_document
-from streaming.channel import LiveChannel, SessionContext
+from streaming.channel import LiveChannel
 from streaming.codecs import FrameDecoder, Int16Array, downmix, split_channels
+from streaming.context import SessionContext
 from streaming.jobs import JobKind, JobResult, TranscribeOptions
 from streaming.pacing import InterimPacer, PacingConfig, WorkerLoad
 from streaming.protocol import (
@@ -47,7 +48,6 @@ from streaming.protocol import (
     error_message,
     parse_control,
 )
-from streaming.resample import StreamResampler
 from streaming.segmenter import Segmenter, SegmenterConfig
 from streaming.speculative import SpeculativeStats
 from streaming.vad import VoiceDetector
@@ -154,9 +154,7 @@ class ListenSession:
         )
         segmenter_config = config.segmenter_config(params)
         self._channels = [
-            LiveChannel(
-                i, StreamResampler(params.sample_rate), Segmenter(detector_factory(), segmenter_config), self._context
-            )
+            LiveChannel(i, params.sample_rate, Segmenter(detector_factory(), segmenter_config), self._context)
             for i in range(params.output_channels)
         ]
         self._sha256 = hashlib.sha256()
@@ -234,8 +232,8 @@ class ListenSession:
         actions: list[Action] = []
         if len(block):
             mono_blocks = split_channels(block) if self.params.multichannel else [downmix(block)]
-            resampled = [ch.resampler.process(b) for ch, b in zip(self._channels, mono_blocks, strict=True)]
-            actions.extend(self._feed(resampled, now))
+            fed = [ch.feed(b, now, active=self._active) for ch, b in zip(self._channels, mono_blocks, strict=True)]
+            actions.extend(self._recorded(fed))
         if self.audio_seconds >= self.config.max_session_s:
             actions.extend(
                 self._begin_drain(
@@ -313,10 +311,12 @@ class ListenSession:
     def _active(self) -> bool:
         return self.state is State.ACTIVE
 
-    def _feed(self, blocks: list[Int16Array], now: float) -> list[Action]:
-        actions: list[Action] = [RecordAudio(np.stack(blocks, axis=1))] if len(blocks[0]) else []
-        for channel, block in zip(self._channels, blocks, strict=True):
-            actions.extend(channel.feed(block, now, active=self._active))
+    @staticmethod
+    def _recorded(fed: list[tuple[Int16Array, list[Action]]]) -> list[Action]:
+        """The channels' 16 kHz audio as one RecordAudio (when there is any), then their actions."""
+        actions: list[Action] = [RecordAudio(np.stack([audio for audio, _ in fed], axis=1))] if len(fed[0][0]) else []
+        for _, more in fed:
+            actions.extend(more)
         return actions
 
     def _release(self, channel: LiveChannel, now: float) -> list[Action]:
@@ -344,12 +344,7 @@ class ListenSession:
         self._drain_started = now
         self._close_code = code
         self._close_reason = reason
-        # The resamplers' delay lines hold the last few ms of audio: archive
-        # them and segment them like the rest.
-        tails = [channel.resampler.flush() for channel in self._channels]
-        actions: list[Action] = [RecordAudio(np.stack(tails, axis=1))] if len(tails[0]) else []
-        for channel, tail in zip(self._channels, tails, strict=True):
-            actions.extend(channel.flush(tail, now, active=self._active))
+        actions = self._recorded([channel.flush(now, active=self._active) for channel in self._channels])
         # DRAINING only once every channel is flushed: a channel with nothing
         # pending must not finish the session before the next one has closed
         # its last segment.

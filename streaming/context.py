@@ -1,0 +1,58 @@
+"""What the channels of one live session share, sans I/O."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from streaming.codecs import Int16Array
+from streaming.jobs import Job, JobKind, TranscribeOptions
+from streaming.pacing import InterimPacer
+from streaming.protocol import ListenParams, ModelInfo
+from streaming.speculative import SpeculativeStats
+
+
+@dataclass(slots=True)
+class SessionContext:
+    """What the channels of one session share.
+
+    The lists are the session's own record (the archive document and the
+    drain-timeout report read them), so every channel appends to the same ones.
+    """
+
+    session_id: str
+    params: ListenParams
+    model: ModelInfo
+    options: TranscribeOptions
+    reply_to: str
+    pacer: InterimPacer
+    """How much new audio an open segment must gain before another interim
+    job, given the workers' load (streaming.pacing); shared by the channels."""
+    interim_stall_s: float
+    """An interim job unanswered this long no longer blocks the next one."""
+    speculative_s: float | None = None
+    """Silence of the open segment after which its final job starts early; None: off."""
+    speculative: SpeculativeStats = field(default_factory=SpeculativeStats)
+    finals: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    revision: int = 0
+    """Last revision handed out. Session-wide, so that a result names exactly
+    one job whatever its channel or kind."""
+
+    @property
+    def output_channels(self) -> int:
+        return self.params.output_channels
+
+    def new_job(self, channel: int, seq: int, kind: JobKind, start: float, audio: Int16Array) -> Job:
+        self.revision += 1
+        return Job(
+            session_id=self.session_id,
+            channel=channel,
+            seq=seq,
+            kind=kind,
+            revision=self.revision,
+            start=start,
+            audio=audio,
+            options=self.options,
+            reply_to=self.reply_to,
+        )
