@@ -12,11 +12,10 @@ active wherever that changes what the channel says.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from streaming.actions import Action, SendMessage, SubmitJob, WithdrawJob
 from streaming.codecs import Int16Array
 from streaming.context import SessionContext
+from streaming.finals import FinalsInOrder, FinalSlot
 from streaming.interims import OpenSegmentInterims
 from streaming.jobs import Job, JobKind, JobResult, Word
 from streaming.protocol import (
@@ -28,24 +27,6 @@ from streaming.protocol import (
 from streaming.resample import StreamResampler
 from streaming.segmenter import CloseReason, SegmentClosed, SegmentDropped, Segmenter, SegmenterEvent, SpeechStarted
 from streaming.speculative import Speculator
-
-
-@dataclass(slots=True)
-class _FinalSlot:
-    """A closed segment whose final is awaited, or done but held back behind
-    an earlier segment's."""
-
-    start: float
-    end: float
-    reason: CloseReason
-    revision: int
-    """The job whose result is this segment's final: a result of any other
-    revision (an abandoned speculative final's) is not it."""
-    closed_at: float
-    """Shell time of the close, for the end-of-turn time of the final."""
-    done: bool = False
-    words: tuple[Word, ...] = ()
-    error: str | None = None
 
 
 class LiveChannel:
@@ -63,8 +44,7 @@ class LiveChannel:
         self._context = context
         self._interims = OpenSegmentInterims(index, segmenter, context)
         self._speculator = Speculator(context.speculative_s, context.speculative)
-        self._slots: dict[int, _FinalSlot] = {}
-        self._next_release = 1
+        self._finals = FinalsInOrder()
         # One entry per Finalize that found no open segment: the empty
         # from_finalize final it owes is sent once every final before it is.
         self._finalize_markers: list[int] = []
@@ -75,12 +55,12 @@ class LiveChannel:
     @property
     def finals_pending(self) -> bool:
         """A final is still to come: awaited, held back, or of the open segment."""
-        return bool(self._slots) or self.segmenter.is_open
+        return bool(self._finals.waiting) or self.segmenter.is_open
 
     @property
     def unreleased_finals(self) -> int:
         """Closed segments whose final has not been sent yet."""
-        return len(self._slots)
+        return self._finals.waiting
 
     # -- inputs ------------------------------------------------------------
     def feed(self, block: Int16Array, now: float, *, active: bool) -> tuple[Int16Array, list[Action]]:
@@ -97,7 +77,7 @@ class LiveChannel:
         """Finalize: close the open segment now. The caller then releases."""
         events = self.segmenter.finalize()
         if not events:
-            self._finalize_markers.append(self._next_release - 1 + len(self._slots))
+            self._finalize_markers.append(self._finals.next_release - 1 + self._finals.waiting)
         return self._on_segmenter_events(events, now, active=active)
 
     def flush(self, now: float, *, active: bool) -> tuple[Int16Array, list[Action]]:
@@ -116,13 +96,7 @@ class LiveChannel:
         awaits it (a redelivered final, an abandoned speculative final's, or a
         speculative final's whose segment is still open: pass those to
         `on_speculative`). When True the caller then releases."""
-        slot = self._slots.get(result.seq)
-        if slot is None or slot.done or slot.revision != result.revision:
-            return False
-        slot.done = True
-        slot.words = result.words
-        slot.error = result.error
-        return True
+        return self._finals.record(result)
 
     def on_interim(self, result: JobResult, now: float, *, active: bool) -> list[Action]:
         return self._interims.answered(result, now, active=active, speculating=self._speculator.pending is not None)
@@ -143,8 +117,7 @@ class LiveChannel:
     def release(self, now: float, *, active: bool) -> list[Action]:
         """Send the finals that are done, in segment order."""
         actions: list[Action] = []
-        while (slot := self._slots.get(self._next_release)) is not None and slot.done:
-            del self._slots[self._next_release]
+        for slot in self._finals.release():
             from_finalize = slot.reason is CloseReason.FINALIZE
             if slot.error is not None:
                 self._context.errors.append(slot.error)
@@ -156,7 +129,6 @@ class LiveChannel:
             if slot.words:
                 self._last_word_end = slot.words[-1].end
                 self._utterance_open = True
-            self._next_release += 1
         actions.extend(self._release_finalize_markers())
         actions.extend(self.maybe_utterance_end(active=active))
         return actions
@@ -188,7 +160,7 @@ class LiveChannel:
                 actions.extend(self._withdraw(self._speculator.abandon(event.seq)))
                 # Too short to transcribe, but its seq still has a turn in the
                 # release order: mark it done with no words.
-                self._slots[event.seq] = _FinalSlot(event.start, event.end, event.reason, 0, now, done=True)
+                self._finals.skip(event.seq, event.start, event.end, event.reason, now)
                 self._interims.reset()
                 actions.extend(self.release(now, active=active))
         return actions
@@ -199,11 +171,11 @@ class LiveChannel:
         if speculation is None:
             actions = self._withdraw(self._speculator.abandon(event.seq))
             job = self._context.new_job(self.index, event.seq, JobKind.FINAL, event.start, event.audio)
-            self._slots[event.seq] = _FinalSlot(event.start, event.end, event.reason, job.revision, now)
+            self._finals.expect(FinalSlot(event.seq, event.start, event.end, event.reason, job.revision, now))
             actions.append(SubmitJob(job))
             return actions
         revision = speculation.job.revision
-        self._slots[event.seq] = _FinalSlot(event.start, event.end, event.reason, revision, now)
+        self._finals.expect(FinalSlot(event.seq, event.start, event.end, event.reason, revision, now))
         if speculation.result is None:
             return []  # sent as soon as it comes
         # Answered during the pause: the final goes out now (after earlier ones).
@@ -263,7 +235,7 @@ class LiveChannel:
 
     def _release_finalize_markers(self) -> list[Action]:
         actions: list[Action] = []
-        while self._finalize_markers and self._finalize_markers[0] < self._next_release:
+        while self._finalize_markers and self._finalize_markers[0] < self._finals.next_release:
             self._finalize_markers.pop(0)
             actions.append(self._final(self.segmenter.clock, 0.0, (), CloseReason.FINALIZE))
         return actions

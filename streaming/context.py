@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from streaming.codecs import Int16Array
-from streaming.jobs import Job, JobKind, TranscribeOptions
+from streaming.finals import JobFactory
+from streaming.jobs import Job, JobKind
 from streaming.pacing import InterimPacer
 from streaming.protocol import ListenParams, ModelInfo
 from streaming.speculative import SpeculativeStats
@@ -23,8 +24,7 @@ class SessionContext:
     session_id: str
     params: ListenParams
     model: ModelInfo
-    options: TranscribeOptions
-    reply_to: str
+    jobs: JobFactory
     pacer: InterimPacer
     """How much new audio an open segment must gain before another interim
     job, given the workers' load (streaming.pacing); shared by the channels."""
@@ -35,24 +35,10 @@ class SessionContext:
     speculative: SpeculativeStats = field(default_factory=SpeculativeStats)
     finals: list[dict[str, Any]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
-    revision: int = 0
-    """Last revision handed out. Session-wide, so that a result names exactly
-    one job whatever its channel or kind."""
 
     @property
     def output_channels(self) -> int:
         return self.params.output_channels
 
     def new_job(self, channel: int, seq: int, kind: JobKind, start: float, audio: Int16Array) -> Job:
-        self.revision += 1
-        return Job(
-            session_id=self.session_id,
-            channel=channel,
-            seq=seq,
-            kind=kind,
-            revision=self.revision,
-            start=start,
-            audio=audio,
-            options=self.options,
-            reply_to=self.reply_to,
-        )
+        return self.jobs.new_job(channel, seq, kind, start, audio)

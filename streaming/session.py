@@ -34,6 +34,7 @@ from streaming.archive_document import archive_document
 from streaming.channel import LiveChannel
 from streaming.codecs import FrameDecoder, Int16Array, downmix, split_channels
 from streaming.context import SessionContext
+from streaming.finals import JobFactory
 from streaming.jobs import JobKind, JobResult, TranscribeOptions
 from streaming.pacing import InterimPacer, PacingConfig, WorkerLoad
 from streaming.protocol import (
@@ -142,8 +143,11 @@ class ListenSession:
             session_id=session_id,
             params=params,
             model=model,
-            options=TranscribeOptions(language=params.language, hotwords=params.keyterms, model=params.model),
-            reply_to=reply_to,
+            jobs=JobFactory(
+                session_id,
+                TranscribeOptions(language=params.language, hotwords=params.keyterms, model=params.model),
+                reply_to,
+            ),
             pacer=InterimPacer(
                 config.interim_step_s,
                 config.interim_pacing,

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -29,9 +28,10 @@ from server.uploads.decode import AudioDecoder, AudioInfo, MediaError
 from server.uploads.sniff import SNIFF_BYTES, Sniffed, sniff
 from streaming.archive_document import archive_document
 from streaming.codecs import SAMPLE_RATE, Int16Array
-from streaming.jobs import Job, JobKind, JobResult, TranscribeOptions, Word
+from streaming.finals import FinalsInOrder, FinalSlot, JobFactory
+from streaming.jobs import JobKind, JobResult, TranscribeOptions, Word
 from streaming.protocol import MAX_CHANNELS, ModelInfo, results_message
-from streaming.segmenter import CloseReason, SegmentClosed, Segmenter, SegmenterConfig, SegmenterEvent
+from streaming.segmenter import SegmentClosed, SegmentDropped, Segmenter, SegmenterConfig, SegmenterEvent
 from streaming.vad import WebRtcVoiceDetector
 
 log = logging.getLogger("streamscribe.pipeline")
@@ -181,15 +181,18 @@ class _Run:
         )
         channels = self.decoder.channels
         self.segmenters = [Segmenter(WebRtcVoiceDetector(settings.vad_mode), config) for _ in range(channels)]
-        self.transcribe_options = TranscribeOptions(
-            language=options.language, prompt=options.prompt, hotwords=options.hotwords, model=options.model
+        self.jobs = JobFactory(
+            self.session_id,
+            TranscribeOptions(
+                language=options.language, prompt=options.prompt, hotwords=options.hotwords, model=options.model
+            ),
+            gateway.gateway_id,
         )
-        self.pending: dict[tuple[int, int], SegmentClosed] = {}
-        self.order: list[deque[int]] = [deque() for _ in range(channels)]
-        self.done: dict[tuple[int, int], SegmentTranscript] = {}
+        self.finals = [FinalsInOrder() for _ in range(channels)]
+        self.outstanding = 0
+        """Final jobs submitted and not answered yet."""
         self.released: list[SegmentTranscript] = []
         self.errors: list[str] = []
-        self.revision = 0
         self.limit = settings.upload_jobs_in_flight
         self._stepping: asyncio.Future[tuple[Int16Array, list[tuple[int, SegmenterEvent]]]] | None = None
 
@@ -205,7 +208,7 @@ class _Run:
             recording = await archive.open(self.session_id, self.created, self.decoder.channels)
             try:
                 await self._segment_and_submit(inbox, recording)
-                while self.pending:
+                while self.outstanding:
                     await self._receive(inbox)
             except UploadError as error:
                 self.errors.append(error.message)
@@ -249,29 +252,21 @@ class _Run:
             if len(block):
                 await recording.write(block)
             for channel, event in events:
+                if isinstance(event, SegmentDropped):  # too little voiced audio to be speech
+                    self.finals[channel].skip(event.seq, event.start, event.end, event.reason)
+                    await self._release(channel)
                 if not isinstance(event, SegmentClosed):
-                    continue  # SegmentDropped: too little voiced audio to be speech
-                while len(self.pending) >= self.limit:
+                    continue
+                while self.outstanding >= self.limit:
                     await self._receive(inbox)
                 await self._submit(channel, event)
             while not inbox.empty():
                 await self._receive(inbox)
 
     async def _submit(self, channel: int, event: SegmentClosed) -> None:
-        self.revision += 1
-        job = Job(
-            session_id=self.session_id,
-            channel=channel,
-            seq=event.seq,
-            kind=JobKind.FINAL,
-            revision=self.revision,
-            start=event.start,
-            audio=event.audio,
-            options=self.transcribe_options,
-            reply_to=self.gateway.gateway_id,
-        )
-        self.pending[(channel, event.seq)] = event
-        self.order[channel].append(event.seq)
+        job = self.jobs.new_job(channel, event.seq, JobKind.FINAL, event.start, event.audio)
+        self.finals[channel].expect(FinalSlot(event.seq, event.start, event.end, event.reason, job.revision))
+        self.outstanding += 1
         self.gateway.metrics.jobs_submitted.labels(JobKind.FINAL.value).inc()
         await self.gateway.queue.submit(job)
 
@@ -283,7 +278,7 @@ class _Run:
             raise UploadError(
                 504,
                 "transcription_timeout",
-                f"no transcription result within {timeout:g} s ({len(self.pending)} segment(s) outstanding): "
+                f"no transcription result within {timeout:g} s ({self.outstanding} segment(s) outstanding): "
                 "the workers are overloaded or down",
             ) from None
         if isinstance(message, ShutdownRequested):
@@ -291,25 +286,16 @@ class _Run:
         if not isinstance(message, JobResult) or message.kind is not JobKind.FINAL:
             return  # nothing else is sent to an upload's inbox but interim results of no one
         self.gateway.metrics.queue_wait.labels(message.kind.value).observe(message.queue_seconds)
-        event = self.pending.pop((message.channel, message.seq), None)
-        if event is None:
+        if not self.finals[message.channel].record(message):
             return  # a redelivered result: already handled
-        if message.error is not None:
-            self.errors.append(f"segment {event.start:.2f}-{event.end:.2f} s: {message.error}")
-        self.done[(message.channel, message.seq)] = SegmentTranscript(
-            channel=message.channel,
-            seq=message.seq,
-            start=event.start,
-            end=event.end,
-            speech_final=event.reason is CloseReason.ENDPOINT,
-            words=message.words,
-        )
+        self.outstanding -= 1
         await self._release(message.channel)
 
     async def _release(self, channel: int) -> None:
-        order = self.order[channel]
-        while order and (segment := self.done.pop((channel, order[0]), None)) is not None:
-            order.popleft()
+        for slot in self.finals[channel].release():
+            if slot.error is not None:
+                self.errors.append(f"segment {slot.start:.2f}-{slot.end:.2f} s: {slot.error}")
+            segment = SegmentTranscript(channel, slot.seq, slot.start, slot.end, slot.speech_final, slot.words)
             self.released.append(segment)
             if self.on_segment is not None and segment.words:
                 await self.on_segment(segment)
