@@ -6,14 +6,14 @@ Each server gets the five LibriVox clips of bench/live_latency.py with 1.5 s pau
 silence (a live microphone goes on sending; WhisperLive drops what it has not sent when the stream
 ends), sent at real-time pace in 100 ms frames by the same asyncio client, N streams at once; only
 the wire format differs (bench/whisperlive_client.py). Ages and flow cover the stream until 1.5 s
-after the last utterance. Every message is reduced to
-what a caption client shows: the final pieces (streamscribe finals, WhisperLive completed segments)
-in stream order, then the open one (the latest interim or open segment) unless a final piece ends
-past its start. The shown text, normalized, is aligned with the reference words whose audio has
-started (+0.5 s for the word-time approximation): its *frontier* is the length of the reference
-prefix it matches at the least edit distance (the longest on ties), so a misheard or skipped word
-counts as shown once text past it is. A word is *shown* from the first message whose frontier
-passes it (an interim that is revised later counts).
+after the last utterance. Every message is reduced to what a caption client shows, as whisper-live's
+own client keeps it: the final pieces (streamscribe finals, WhisperLive completed segments) in
+stream order, then the open one (the latest interim or open segment) unless a final piece ends past
+its start. The shown text, normalized, is aligned with the reference words whose audio has started
+(+0.5 s for the word-time approximation): its *frontier* is the length of the reference prefix it
+matches at the least edit distance (the longest on ties), so a misheard or skipped word counts as
+shown once text past it is. A word is *shown* from the first message whose frontier passes it (an
+interim that is revised later counts).
 
 - first text covering an utterance: wall time from sending its last voiced 20 ms frame
   (`bench.live_latency.speech_end`) to the first message that shows its last reference word;
@@ -101,18 +101,20 @@ class Word:
 
 
 def shown_texts(updates: Sequence[Update]) -> list[tuple[float, str]]:
-    """(arrival, text a caption client shows) after each update."""
-    finals: dict[float, Piece] = {}
+    """(arrival, text a caption client shows) after each update, as whisper-live's own client keeps it: a
+    final piece is kept if it starts where the last kept one ends or later (so resent ones are not), an
+    update without an open piece leaves the shown one, which is hidden once a final piece ends past its start."""
+    finals: list[Piece] = []
     partial: Piece | None = None
     shown: list[tuple[float, str]] = []
     for update in updates:
         for piece in update.finals:
-            finals[round(piece.start, 2)] = piece
+            if not finals or piece.start >= finals[-1].end - STALE_S:
+                finals.append(piece)
         if update.sets_partial:
             partial = update.partial
-        pieces = sorted(finals.values(), key=lambda p: p.start)
-        last_end = max((p.end for p in pieces), default=-math.inf)
-        if partial is not None and partial.start >= last_end - STALE_S:
+        pieces = list(finals)
+        if partial is not None and (not finals or partial.start >= finals[-1].end - STALE_S):
             pieces.append(partial)
         shown.append((update.t, audio.normalize_text(" ".join(p.text for p in pieces))))
     return shown
@@ -211,6 +213,7 @@ def stream_figures(log: StreamLog, words: Sequence[Word], reference: str) -> dic
         "oldest_unshown_max_s": max(ages),
         **flow(shown, spoken),
         "wer": audio.wer(reference, shown[-1][1] if shown else ""),
+        "shown_at_end": shown[-1][1] if shown else "",
         "ready_s": log.ready_s,
         "messages": len(log.updates),
     }
@@ -274,12 +277,12 @@ def parse_deepgram(t: float, message: dict[str, Any]) -> Update | None:
 
 
 def parse_whisperlive(t: float, message: dict[str, Any]) -> Update | None:
-    """Completed segments are final pieces, the open segment (or none) replaces the open piece."""
+    """Completed segments are final pieces, the open segment (if any) replaces the open piece."""
     found = wl.segments(message)
     if found is None:
         return None
     completed, open_one = found
-    return Update(t, tuple(Piece(*s) for s in completed), Piece(*open_one) if open_one else None, True)
+    return Update(t, tuple(Piece(*s) for s in completed), Piece(*open_one) if open_one else None, bool(open_one))
 
 
 @dataclass(frozen=True)

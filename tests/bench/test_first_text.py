@@ -86,13 +86,17 @@ def test_shown_texts_whisperlive_completed_segments_accumulate_once() -> None:
         ft.Update(1.0, (), ft.Piece(0.0, 1.0, " He"), True),
         ft.Update(2.0, (first,), ft.Piece(2.0, 3.0, " an ill"), True),
         ft.Update(3.0, (first,), ft.Piece(2.0, 3.5, " an ill disposed"), True),
-        ft.Update(4.0, (first, ft.Piece(2.0, 3.6, " an ill-disposed man.")), None, True),
+        ft.Update(4.0, (first,), None, False),  # no open segment in this message: the shown one stays
+        ft.Update(5.0, (first, ft.Piece(2.0, 3.6, " an ill-disposed man.")), None, False),
+        ft.Update(6.0, (first, ft.Piece(1.0, 3.0, " overlapping")), ft.Piece(3.6, 4.0, " So"), True),
     ]
     assert [text for _, text in ft.shown_texts(updates)] == [
         "he",
         "he was not an ill",
         "he was not an ill disposed",
+        "he was not an ill disposed",
         "he was not an ill disposed man",
+        "he was not an ill disposed man so",
     ]
 
 
@@ -121,7 +125,7 @@ def test_parse_whisperlive() -> None:
         3.0, (ft.Piece(0.0, 1.5, " One."),), ft.Piece(1.5, 2.0, " Two"), True
     )
     closed = {"uid": "u", "segments": message["segments"][:1]}
-    assert ft.parse_whisperlive(4.0, closed) == ft.Update(4.0, (ft.Piece(0.0, 1.5, " One."),), None, True)
+    assert ft.parse_whisperlive(4.0, closed) == ft.Update(4.0, (ft.Piece(0.0, 1.5, " One."),), None, False)
     assert ft.parse_whisperlive(5.0, {"uid": "u", "message": "SERVER_READY"}) is None
 
 
