@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
@@ -13,6 +14,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from streaming.pacing import PacingConfig
+from streaming.segmenter import SegmenterConfig
 from streaming.session import SessionConfig
 
 
@@ -54,6 +56,40 @@ def local_url(host: str, port: int, scheme: str = "http") -> str:
     if host in ALL_INTERFACES:
         host = "::1" if host == "::" else "127.0.0.1"
     return f"{scheme}://{host_for_url(host)}:{port}"
+
+
+@dataclass(frozen=True, slots=True)
+class AccessPolicy:
+    """What server/policy.py decides with, from the settings."""
+
+    api_keys: tuple[str, ...]
+    max_sessions: int
+    queued_finals_per_worker: int
+    """Live sessions are refused while more finals than this per warm worker wait unstarted."""
+    archive: bool
+    allow_archive_opt_out: bool
+    recording_url_expiry_s: int
+
+
+@dataclass(frozen=True, slots=True)
+class LiveConfig:
+    """What a live session's shell (server/http/live.py) needs, from the settings."""
+
+    session: SessionConfig
+    vad_mode: int
+    archive_salt: bytes = field(repr=False)
+    """Salts the client address hash in the archive document."""
+
+
+@dataclass(frozen=True, slots=True)
+class UploadConfig:
+    """What the upload endpoints and pipeline need, from the settings."""
+
+    segmenter: SegmenterConfig
+    vad_mode: int
+    jobs_in_flight: int
+    result_timeout_s: float
+    max_bytes: int
 
 
 class Settings(BaseSettings):
@@ -230,6 +266,30 @@ class Settings(BaseSettings):
             max_segment_s=self.max_segment_s,
             speculative_ms=self.speculative_ms,
             interim_pacing=self.pacing_config(),
+        )
+
+    def access_policy(self) -> AccessPolicy:
+        return AccessPolicy(
+            api_keys=tuple(self.api_keys),
+            max_sessions=self.max_sessions,
+            queued_finals_per_worker=self.admission_queued_finals_per_worker,
+            archive=self.archive,
+            allow_archive_opt_out=self.allow_archive_opt_out,
+            recording_url_expiry_s=self.recording_url_expiry_s,
+        )
+
+    def live_config(self) -> LiveConfig:
+        return LiveConfig(self.session_config(), self.vad_mode, self.archive_salt.get_secret_value().encode())
+
+    def upload_config(self) -> UploadConfig:
+        segmenter = SegmenterConfig(
+            endpointing_ms=self.upload_endpointing_ms,
+            preroll_ms=self.preroll_ms,
+            min_speech_ms=self.min_speech_ms,
+            max_segment_s=self.upload_max_segment_s,
+        )
+        return UploadConfig(
+            segmenter, self.vad_mode, self.upload_jobs_in_flight, self.upload_result_timeout_s, self.max_upload_bytes
         )
 
     def pacing_config(self) -> PacingConfig | None:

@@ -87,7 +87,7 @@ async def admission(gateway: Gateway, *, real_time: bool) -> Refusal | None:
     and a new one would make every open stream later. Uploads wait their turn."""
     if not gateway.accepting:
         return Refusal(RefusalReason.SHUTTING_DOWN, "the server is shutting down; connect to another instance")
-    limit = gateway.settings.max_sessions
+    limit = gateway.policy.max_sessions
     if gateway.active_sessions >= limit:
         return Refusal(RefusalReason.AT_CAPACITY, f"server at capacity: {limit} concurrent sessions (max_sessions)")
     state = await gateway.readiness()
@@ -103,7 +103,7 @@ async def admission(gateway: Gateway, *, real_time: bool) -> Refusal | None:
 
 def opt_out_refused(gateway: Gateway, archive: bool) -> bool:
     """The client asked not to be archived where the operator does not allow it."""
-    return not archive and not gateway.settings.allow_archive_opt_out
+    return not archive and not gateway.policy.allow_archive_opt_out
 
 
 def archive_for(gateway: Gateway, archive: bool) -> Archive:
@@ -118,6 +118,6 @@ async def finish_archive(
     failed counts in `streamscribe_errors_total{kind="archive"}`; one that
     was switched off or opted out of is no error."""
     outcome = await recording.finish(document)
-    if not outcome.stored and outcome.error and gateway.settings.archive and archive:
+    if not outcome.stored and outcome.error and gateway.policy.archive and archive:
         gateway.metrics.errors.labels("archive").inc()
     return outcome

@@ -52,7 +52,7 @@ def close_reason(reason: str) -> str:
 
 async def listen_endpoint(websocket: WebSocket) -> None:
     gateway: Gateway = websocket.app.state.gateway
-    caller = authenticate(websocket.headers, gateway.settings.api_keys)
+    caller = authenticate(websocket.headers, gateway.policy.api_keys)
     if not caller.allowed:
         gateway.metrics.sessions_refused.labels("unauthorized").inc()
         await websocket.send_denial_response(
@@ -85,15 +85,15 @@ class LiveConnection:
     def __init__(self, gateway: Gateway, websocket: WebSocket, params: ListenParams) -> None:
         self.gateway = gateway
         self.websocket = websocket
-        settings = gateway.settings
+        live = gateway.live
         self.started = datetime.now(UTC)
         session_id = str(uuid.uuid4())
         self.session = ListenSession(
             session_id=session_id,
             params=params,
             model=gateway.model_info,
-            detector_factory=lambda: WebRtcVoiceDetector(settings.vad_mode),
-            config=settings.session_config(),
+            detector_factory=lambda: WebRtcVoiceDetector(live.vad_mode),
+            config=live.session,
             reply_to=gateway.gateway_id,
             created=self.started.isoformat(),
             now=time.monotonic(),
@@ -200,7 +200,7 @@ class LiveConnection:
     async def _finish_archive(self, document: dict[str, Any]) -> ArchiveOutcome:
         assert self._recording is not None
         address = self.websocket.client.host if self.websocket.client else ""
-        salt = self.gateway.settings.archive_salt.get_secret_value().encode()
+        salt = self.gateway.live.archive_salt
         salted = hmac.new(salt, address.encode(), hashlib.sha256)
         document["client"] = {"address_hash": salted.hexdigest()[:32]}
         return await finish_archive(self.gateway, self._recording, document, self.session.params.archive)

@@ -20,7 +20,7 @@ from server.runtime.gateway import Gateway
 
 async def _find(request: Request) -> StoredRecording | Response:
     gateway: Gateway = request.app.state.gateway
-    if not authenticate(request.headers, gateway.settings.api_keys).allowed:
+    if not authenticate(request.headers, gateway.policy.api_keys).allowed:
         return JSONResponse(
             {"err_code": "INVALID_AUTH", "err_msg": "Invalid credentials: send Authorization: Token KEY"},
             status_code=401,
@@ -49,7 +49,7 @@ async def get_recording(request: Request) -> Response:
     url = found.audio_url or str(request.url_for("recording_audio", session_id=request.path_params["session_id"]))
     audio: dict[str, object] = {"url": url, "content_type": "audio/wav", "pending": False}
     if found.audio_url:
-        audio["expires_in"] = request.app.state.gateway.settings.recording_url_expiry_s
+        audio["expires_in"] = request.app.state.gateway.policy.recording_url_expiry_s
     return JSONResponse({**found.document, "audio": audio})
 
 

@@ -63,7 +63,7 @@ OPENAI_FIELDS = frozenset(
 
 
 def authorized(request: Request, gateway: Gateway) -> bool:
-    return authenticate(request.headers, gateway.settings.api_keys).allowed
+    return authenticate(request.headers, gateway.policy.api_keys).allowed
 
 
 async def admit(gateway: Gateway) -> None:
@@ -129,7 +129,7 @@ async def _deepgram(request: Request, gateway: Gateway, request_id: str) -> dict
     utterances = _bool("utterances", query["utterances"]) if "utterances" in query else False
     utt_split = _float("utt_split", query.get("utt_split", "0.8"), 0.05, 60.0)
     await admit(gateway)
-    body = await receive_body(request, gateway.settings.max_upload_bytes)
+    body = await receive_body(request, gateway.uploads.max_bytes)
     try:
         if body.size == 0:
             raise UploadError(400, "empty_body", "the request body is empty: send the audio file as the body")
@@ -231,7 +231,7 @@ async def _openai(request: Request, gateway: Gateway) -> Response:
             f"expected a multipart/form-data body with the audio in the field 'file', got {content_type or 'none'}",
         )
     await admit(gateway)
-    form = await receive_form(request, gateway.settings.max_upload_bytes)
+    form = await receive_form(request, gateway.uploads.max_bytes)
     try:
         fields = _openai_fields(form)
         response_format = fields["response_format"] or "json"

@@ -60,7 +60,17 @@ def redis_gateway_runtime(
         return Readiness(True, f"{warm} warm worker(s)", warm)
 
     archive = make_archive(settings, metrics)
-    gateway = Gateway(settings, queue, archive, metrics, model_info(settings), readiness, gateway_id)
+    gateway = Gateway(
+        settings.access_policy(),
+        settings.live_config(),
+        settings.upload_config(),
+        queue,
+        archive,
+        metrics,
+        model_info(settings),
+        readiness,
+        gateway_id,
+    )
 
     async def startup() -> None:
         await archive.start()

@@ -98,7 +98,16 @@ def embedded_runtime(settings: Settings, transcriber_factory: Callable[[], Trans
             return Readiness(True, f"{pool.warm_workers} warm worker(s), model {model.name}", pool.warm_workers)
         return Readiness(False, f"model {model.name} is loading")
 
-    gateway = Gateway(settings, queue, make_archive(settings, metrics), metrics, model_info(settings), readiness)
+    gateway = Gateway(
+        settings.access_policy(),
+        settings.live_config(),
+        settings.upload_config(),
+        queue,
+        make_archive(settings, metrics),
+        metrics,
+        model_info(settings),
+        readiness,
+    )
 
     async def startup() -> None:
         await gateway.archive.start()

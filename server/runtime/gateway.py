@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from server.archive.base import Archive
-from server.config import Settings
+from server.config import AccessPolicy, LiveConfig, UploadConfig
 from server.jobs.load import LoadMonitor
 from server.jobs.queue import GatewayQueue
 from server.metrics import Metrics
@@ -65,7 +65,12 @@ Inbox = asyncio.Queue[SessionEvent]
 
 @dataclass
 class Gateway:
-    settings: Settings
+    """What every endpoint of a gateway shares. The configs are built once
+    from the settings (server/config.py); nothing here reads `Settings`."""
+
+    policy: AccessPolicy
+    live: LiveConfig
+    uploads: UploadConfig
     queue: GatewayQueue
     archive: Archive
     metrics: Metrics
@@ -119,7 +124,7 @@ class Gateway:
         return (await self.readiness()).warm_workers
 
     def _published(self, load: WorkerLoad) -> None:
-        config = self.settings.session_config()
+        config = self.live.session
         step = interim_step(load, config.interim_step_s, config.interim_pacing)
         self.metrics.interim_step.set(math.inf if step is None else step)
 
@@ -134,7 +139,7 @@ class Gateway:
         `admission_queued_finals_per_worker` per warm worker. Finals wait only
         when every worker is busy, so a backlog means new audio would fall
         further behind (server/http/policy.py refuses live sessions then)."""
-        per_worker = self.settings.admission_queued_finals_per_worker
+        per_worker = self.policy.queued_finals_per_worker
         depth = await self.queue.depth()
         if depth.finals > per_worker * warm_workers:
             return (

@@ -31,7 +31,7 @@ from streaming.codecs import SAMPLE_RATE, Int16Array
 from streaming.finals import FinalsInOrder, FinalSlot, JobFactory
 from streaming.jobs import JobKind, JobResult, TranscribeOptions, Word
 from streaming.protocol import MAX_CHANNELS, ModelInfo, results_message
-from streaming.segmenter import SegmentClosed, SegmentDropped, Segmenter, SegmenterConfig, SegmenterEvent
+from streaming.segmenter import SegmentClosed, SegmentDropped, Segmenter, SegmenterEvent
 from streaming.vad import WebRtcVoiceDetector
 
 log = logging.getLogger("streamscribe.pipeline")
@@ -165,7 +165,7 @@ class _Run:
     def __init__(
         self, gateway: Gateway, prepared: Prepared, options: UploadOptions, on_segment: SegmentCallback | None
     ) -> None:
-        settings = gateway.settings
+        uploads = gateway.uploads
         self.gateway = gateway
         self.decoder = prepared.decoder
         self.prepared = prepared
@@ -173,14 +173,8 @@ class _Run:
         self.on_segment = on_segment
         self.session_id = options.session_id
         self.created = datetime.now(UTC)
-        config = SegmenterConfig(
-            endpointing_ms=settings.upload_endpointing_ms,
-            preroll_ms=settings.preroll_ms,
-            min_speech_ms=settings.min_speech_ms,
-            max_segment_s=settings.upload_max_segment_s,
-        )
         channels = self.decoder.channels
-        self.segmenters = [Segmenter(WebRtcVoiceDetector(settings.vad_mode), config) for _ in range(channels)]
+        self.segmenters = [Segmenter(WebRtcVoiceDetector(uploads.vad_mode), uploads.segmenter) for _ in range(channels)]
         self.jobs = JobFactory(
             self.session_id,
             TranscribeOptions(
@@ -193,7 +187,7 @@ class _Run:
         """Final jobs submitted and not answered yet."""
         self.released: list[SegmentTranscript] = []
         self.errors: list[str] = []
-        self.limit = settings.upload_jobs_in_flight
+        self.limit = uploads.jobs_in_flight
         self._stepping: asyncio.Future[tuple[Int16Array, list[tuple[int, SegmenterEvent]]]] | None = None
 
     async def run(self) -> Transcript:
@@ -271,7 +265,7 @@ class _Run:
         await self.gateway.queue.submit(job)
 
     async def _receive(self, inbox: Inbox) -> None:
-        timeout = self.gateway.settings.upload_result_timeout_s
+        timeout = self.gateway.uploads.result_timeout_s
         try:
             message = await asyncio.wait_for(inbox.get(), timeout)
         except TimeoutError:

@@ -27,7 +27,7 @@ def app_for(root: Path) -> Starlette:
             Route("/v1/recordings/{session_id}/audio", get_recording_audio, name="recording_audio"),
         ]
     )
-    app.state.gateway = SimpleNamespace(settings=Settings(api_keys=["k1"]), archive=LocalArchive(root))
+    app.state.gateway = SimpleNamespace(policy=Settings(api_keys=["k1"]).access_policy(), archive=LocalArchive(root))
     return app
 
 
