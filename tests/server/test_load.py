@@ -22,8 +22,8 @@ from streaming.jobs import Job, JobKind, JobResult
 from streaming.pacing import WorkerLoad
 from tests import audio
 from tests.server.test_pipeline import FakeTranscriber
+from tests.unit.session_harness import Harness, track
 from tests.unit.test_pacing import stream
-from tests.unit.test_session import Harness, track
 
 
 def job(kind: JobKind, revision: int, session: str = "s", channel: int = 0) -> Job:

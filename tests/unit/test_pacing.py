@@ -21,7 +21,7 @@ from streaming.pacing import (
     resume_floor,
 )
 from tests.unit.configs import session_config
-from tests.unit.test_session import Harness, finals, interims, silence, speech, track
+from tests.unit.session_harness import Harness, finals, interims, silence, speech, track
 
 PACING = PacingConfig(max_step_s=4.0, wait_factor=2.0, pause_finals_per_worker=1.0, resume_s=2.0)
 BASE = 0.5

@@ -14,7 +14,7 @@ from streaming.jobs import Job, JobKind
 from streaming.session import SessionConfig
 from streaming.speculative import SpeculativeStats
 from tests.unit.configs import session_config
-from tests.unit.test_session import (
+from tests.unit.session_harness import (
     UTTERANCE,
     Harness,
     finals,
