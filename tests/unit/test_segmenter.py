@@ -2,147 +2,30 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
-
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
-from streaming.codecs import Int16Array
 from streaming.segmenter import (
     MAX_SEGMENT_LIMIT_S,
     CloseReason,
     SegmentClosed,
     SegmentDropped,
     Segmenter,
-    SegmenterConfig,
-    SegmenterEvent,
     SpeechStarted,
 )
 from tests.unit.configs import segmenter_config
-
-RATE = 16_000
-
-
-class ScriptedDetector:
-    """Answers is_speech from a scripted voiced/unvoiced pattern, one entry per call."""
-
-    def __init__(self, pattern: Sequence[bool], frame_ms: int = 10) -> None:
-        self.pattern = list(pattern)
-        self.calls = 0
-        self._frame_samples = RATE * frame_ms // 1000
-
-    @property
-    def frame_samples(self) -> int:
-        return self._frame_samples
-
-    def is_speech(self, frame: Int16Array) -> bool:
-        assert len(frame) == self._frame_samples
-        verdict = self.pattern[self.calls] if self.calls < len(self.pattern) else False
-        self.calls += 1
-        return verdict
-
-
-def _levels_audio(levels: Sequence[int], frame_samples: int) -> Int16Array:
-    """One constant-magnitude frame per level (alternating sign, so energy == level**2)."""
-    signs = np.where(np.arange(frame_samples) % 2 == 0, 1, -1)
-    if not levels:
-        return np.zeros(0, dtype=np.int16)
-    return np.concatenate([(signs * level).astype(np.int16) for level in levels])
-
-
-def _pattern_audio(pattern: Sequence[bool], frame_samples: int) -> Int16Array:
-    return _levels_audio([3000 if v else 0 for v in pattern], frame_samples)
-
-
-def _feed_all(segmenter: Segmenter, audio: Int16Array, chunk: int | Sequence[int] = 480) -> list[SegmenterEvent]:
-    events: list[SegmenterEvent] = []
-    sizes = [chunk] if isinstance(chunk, int) else list(chunk) or [len(audio) or 1]
-    offset = 0
-    i = 0
-    while offset < len(audio):
-        size = max(1, sizes[i % len(sizes)])
-        events.extend(segmenter.feed(audio[offset : offset + size]))
-        offset += size
-        i += 1
-    return events
-
-
-@dataclass
-class Run:
-    events: list[SegmenterEvent]
-    segmenter: Segmenter
-
-    @property
-    def ends(self) -> list[SegmentClosed | SegmentDropped]:
-        return [e for e in self.events if isinstance(e, SegmentClosed | SegmentDropped)]
-
-    @property
-    def closed(self) -> list[SegmentClosed]:
-        return [e for e in self.events if isinstance(e, SegmentClosed)]
-
-    @property
-    def started(self) -> list[SpeechStarted]:
-        return [e for e in self.events if isinstance(e, SpeechStarted)]
-
-
-def run(
-    pattern: Sequence[bool],
-    config: SegmenterConfig,
-    *,
-    frame_ms: int = 10,
-    audio: Int16Array | None = None,
-    chunk: int | Sequence[int] = 480,
-    finish: str | None = "end_of_stream",
-) -> Run:
-    detector = ScriptedDetector(pattern, frame_ms)
-    segmenter = Segmenter(detector, config)
-    if audio is None:
-        audio = _pattern_audio(pattern, detector.frame_samples)
-    events = _feed_all(segmenter, audio, chunk)
-    if finish == "end_of_stream":
-        events.extend(segmenter.end_of_stream())
-    elif finish == "finalize":
-        events.extend(segmenter.finalize())
-    return Run(events, segmenter)
-
-
-def frames(*runs: tuple[bool, int]) -> list[bool]:
-    out: list[bool] = []
-    for voiced, count in runs:
-        out.extend([voiced] * count)
-    return out
-
-
-V, U = True, False
-
-# 10 ms frames; explicit numbers so the arithmetic in the tests is visible.
-BASE = SegmenterConfig(
-    endpointing_ms=100,
-    preroll_ms=50,
-    start_window_ms=50,
-    start_voiced_ms=30,
-    min_speech_ms=50,
-    max_segment_s=2.0,
-    cut_search_s=0.5,
+from tests.unit.segmenter_harness import (
+    BASE,
+    RATE,
+    ScriptedDetector,
+    U,
+    V,
+    cfg,
+    frames,
+    levels_audio,
+    pattern_audio,
+    run,
 )
-
-
-def cfg(**changes: object) -> SegmenterConfig:
-    values = {
-        "endpointing_ms": BASE.endpointing_ms,
-        "preroll_ms": BASE.preroll_ms,
-        "start_window_ms": BASE.start_window_ms,
-        "start_voiced_ms": BASE.start_voiced_ms,
-        "min_speech_ms": BASE.min_speech_ms,
-        "max_segment_s": BASE.max_segment_s,
-        "cut_search_s": BASE.cut_search_s,
-    }
-    values.update(changes)
-    return SegmenterConfig(**values)  # type: ignore[arg-type]
-
 
 # -- configuration ------------------------------------------------------------------
 
@@ -280,7 +163,7 @@ def test_forced_cut_at_quietest_recent_frame() -> None:
     levels[170] = 200  # quietest in the search range [150, 200)
     levels[100] = 10  # quieter, but outside the search range
     pattern = [True] * 260
-    audio = _levels_audio(levels, 160)
+    audio = levels_audio(levels, 160)
     result = run(pattern, BASE, audio=audio, finish="end_of_stream")
     first, second = result.closed
     assert first.reason is CloseReason.MAX_LENGTH
@@ -300,7 +183,7 @@ def test_forced_cut_prefers_unvoiced_over_quiet_voiced() -> None:
     levels[160] = 1  # quiet but voiced
     pattern[180] = False  # unvoiced, loud
     levels[180] = 5000
-    result = run(pattern, BASE, audio=_levels_audio(levels, 160), finish=None)
+    result = run(pattern, BASE, audio=levels_audio(levels, 160), finish=None)
     assert result.closed[0].end == pytest.approx(1.81)
 
 
@@ -308,7 +191,7 @@ def test_forced_cut_remainder_can_still_end_by_endpoint() -> None:
     levels = [3000] * 200 + [0] * 50
     levels[190] = 100
     pattern = [True] * 200 + [False] * 50
-    result = run(pattern, BASE, audio=_levels_audio(levels, 160), finish=None)
+    result = run(pattern, BASE, audio=levels_audio(levels, 160), finish=None)
     first, second = result.closed
     assert first.reason is CloseReason.MAX_LENGTH
     assert first.end == pytest.approx(1.91)
@@ -328,7 +211,7 @@ def test_segments_never_exceed_a_max_length_between_frames() -> None:
     # 1.006 s is not a whole number of 10 ms frames; ever quieter speech puts
     # the quietest frame at the very end of each search range.
     levels = [30_000 - 20 * i for i in range(500)]
-    result = run([True] * 500, cfg(max_segment_s=1.006, cut_search_s=0.2), audio=_levels_audio(levels, 160))
+    result = run([True] * 500, cfg(max_segment_s=1.006, cut_search_s=0.2), audio=levels_audio(levels, 160))
     assert len(result.ends) >= 4
     for event in result.ends:
         assert event.end - event.start <= 1.006
@@ -369,9 +252,9 @@ def test_finalize_of_short_speech_is_dropped_with_reason() -> None:
 def test_speech_after_finalize_opens_new_segment() -> None:
     detector = ScriptedDetector(frames((V, 30), (V, 30), (U, 20)))
     segmenter = Segmenter(detector, BASE)
-    events = segmenter.feed(_pattern_audio([V] * 30, 160))
+    events = segmenter.feed(pattern_audio([V] * 30, 160))
     events += segmenter.finalize()
-    events += segmenter.feed(_pattern_audio(frames((V, 30), (U, 20)), 160))
+    events += segmenter.feed(pattern_audio(frames((V, 30), (U, 20)), 160))
     ends = [e for e in events if isinstance(e, SegmentClosed)]
     assert [(e.seq, e.reason) for e in ends] == [(1, CloseReason.FINALIZE), (2, CloseReason.ENDPOINT)]
     assert ends[1].start == pytest.approx(0.3)
@@ -394,7 +277,7 @@ def test_queries_when_closed() -> None:
 def test_open_segment_audio_follows_whole_frames() -> None:
     detector = ScriptedDetector([V] * 100)
     segmenter = Segmenter(detector, BASE)
-    audio = _pattern_audio([V] * 100, 160)
+    audio = pattern_audio([V] * 100, 160)
     assert [type(e) for e in segmenter.feed(audio[:800])] == [SpeechStarted]  # 5 frames: opens at frame 3
     assert segmenter.open_duration() == pytest.approx(0.05)
     assert segmenter.feed(audio[800:850]) == []  # no whole frame: nothing new
@@ -427,128 +310,3 @@ def test_frame_sizes(frame_ms: int) -> None:
     assert closed.end == pytest.approx(2.4 + 0.3)
     assert closed.reason is CloseReason.ENDPOINT
     assert len(closed.audio) == round((closed.end - closed.start) * RATE)
-
-
-# -- properties ----------------------------------------------------------------------
-
-
-@st.composite
-def scenarios(draw: st.DrawFn, *, cover_all_voiced: bool = False) -> tuple[list[bool], SegmenterConfig, int, list[int]]:
-    frame_ms = draw(st.sampled_from([10, 20, 30]))
-    runs = draw(st.lists(st.tuples(st.booleans(), st.integers(1, 160)), max_size=14))
-    pattern = [voiced for voiced, count in runs for _ in range(count)]
-    window = draw(st.integers(frame_ms, 300))
-    if cover_all_voiced:
-        start_voiced, min_speech = frame_ms, 0
-    else:
-        start_voiced = draw(st.integers(0, window))
-        min_speech = draw(st.integers(0, 300))
-    config = SegmenterConfig(
-        endpointing_ms=draw(st.one_of(st.none(), st.integers(10, 600))),
-        preroll_ms=draw(st.integers(0, 400)),
-        start_window_ms=window,
-        start_voiced_ms=start_voiced,
-        min_speech_ms=min_speech,
-        max_segment_s=draw(st.floats(1.0, 2.0)),
-        cut_search_s=draw(st.floats(0.0, 1.5)),
-    )
-    chunks = draw(st.lists(st.integers(40, 3000), min_size=1, max_size=6))
-    return pattern, config, frame_ms, chunks
-
-
-def _random_audio(n_frames: int, frame_samples: int, seed: int) -> Int16Array:
-    rng = np.random.default_rng(seed)
-    return rng.integers(-3000, 3000, n_frames * frame_samples, dtype=np.int16)
-
-
-def _check_invariants(
-    result: Run, pattern: list[bool], config: SegmenterConfig, frame_ms: int, audio: Int16Array
-) -> None:
-    frame_s = frame_ms / 1000
-    frame_samples = RATE * frame_ms // 1000
-    ends = result.ends
-    # seq numbers: 1, 2, 3, ... in order
-    assert [e.seq for e in ends] == list(range(1, len(ends) + 1))
-    previous_end = 0.0
-    for event in ends:
-        assert event.start >= previous_end - 1e-9, "segments overlap"
-        assert event.end > event.start
-        assert event.end - event.start <= config.max_segment_s + 1e-9
-        previous_end = event.end
-        first = round(event.start / frame_s)
-        last = round(event.end / frame_s)
-        voiced = sum(pattern[first:last])
-        if isinstance(event, SegmentClosed):
-            assert len(event.audio) == round((event.end - event.start) * RATE)
-            assert np.array_equal(event.audio, audio[first * frame_samples : last * frame_samples])
-            assert event.voiced_seconds == pytest.approx(voiced * frame_s)
-            assert voiced >= round(config.min_speech_ms / frame_ms)
-        else:
-            assert voiced < round(config.min_speech_ms / frame_ms)
-        if event.reason is CloseReason.ENDPOINT:
-            assert config.endpointing_ms is not None
-            tail = max(1, round(config.endpointing_ms / frame_ms))
-            assert not any(pattern[last - tail : last])
-    assert previous_end <= result.segmenter.clock + 1e-9
-    # every SpeechStarted belongs to a segment that starts at or before it, on a voiced frame
-    by_seq = {e.seq: e for e in ends}
-    started_seqs = [s.seq for s in result.started]
-    assert started_seqs == sorted(set(started_seqs))
-    for started in result.started:
-        segment = by_seq[started.seq]
-        assert segment.start - 1e-9 <= started.timestamp < segment.end
-        assert pattern[round(started.timestamp / frame_s)]
-    # a segment that was not opened by SpeechStarted continues a forced cut
-    for event in ends:
-        if event.seq not in set(started_seqs):
-            assert by_seq[event.seq - 1].reason is CloseReason.MAX_LENGTH
-            assert by_seq[event.seq - 1].end == pytest.approx(event.start)
-
-
-@settings(max_examples=120, deadline=None)
-@given(scenario=scenarios(), seed=st.integers(0, 1000))
-def test_segment_invariants(scenario: tuple[list[bool], SegmenterConfig, int, list[int]], seed: int) -> None:
-    pattern, config, frame_ms, chunks = scenario
-    frame_samples = RATE * frame_ms // 1000
-    audio = _random_audio(len(pattern), frame_samples, seed)
-    result = run(pattern, config, frame_ms=frame_ms, audio=audio, chunk=chunks)
-    _check_invariants(result, pattern, config, frame_ms, audio)
-    assert not result.segmenter.is_open
-
-
-@settings(max_examples=120, deadline=None)
-@given(scenario=scenarios(cover_all_voiced=True), seed=st.integers(0, 1000))
-def test_every_voiced_frame_is_in_a_segment(
-    scenario: tuple[list[bool], SegmenterConfig, int, list[int]], seed: int
-) -> None:
-    pattern, config, frame_ms, chunks = scenario
-    frame_samples = RATE * frame_ms // 1000
-    audio = _random_audio(len(pattern), frame_samples, seed)
-    result = run(pattern, config, frame_ms=frame_ms, audio=audio, chunk=chunks)
-    _check_invariants(result, pattern, config, frame_ms, audio)
-    assert all(isinstance(e, SegmentClosed) for e in result.ends)
-    covered = [False] * len(pattern)
-    frame_s = frame_ms / 1000
-    for event in result.ends:
-        for i in range(round(event.start / frame_s), round(event.end / frame_s)):
-            covered[i] = True
-    assert all(covered[i] for i, voiced in enumerate(pattern) if voiced)
-
-
-@settings(max_examples=60, deadline=None)
-@given(scenario=scenarios(), other_chunks=st.lists(st.integers(40, 3000), min_size=1, max_size=6))
-def test_chunking_does_not_change_segments(
-    scenario: tuple[list[bool], SegmenterConfig, int, list[int]], other_chunks: list[int]
-) -> None:
-    pattern, config, frame_ms, chunks = scenario
-    audio = _random_audio(len(pattern), RATE * frame_ms // 1000, 0)
-    a = run(pattern, config, frame_ms=frame_ms, audio=audio, chunk=chunks)
-    b = run(pattern, config, frame_ms=frame_ms, audio=audio, chunk=other_chunks)
-
-    def key(events: list[SegmenterEvent]) -> list[object]:
-        return [
-            (type(e).__name__, e.seq, e.start, e.end, e.reason) if isinstance(e, SegmentClosed | SegmentDropped) else e
-            for e in events
-        ]
-
-    assert key(a.events) == key(b.events)
