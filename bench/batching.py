@@ -29,7 +29,7 @@ from server.transcribe.model_files import resolve_model
 from server.transcribe.whisper import FasterWhisperTranscriber
 from streaming.codecs import Int16Array
 from streaming.jobs import JobKind, TranscribeOptions
-from tests import audio
+from testbed import corpora
 
 
 @dataclass(frozen=True)
@@ -88,7 +88,7 @@ def main() -> int:
 
     cores = os.cpu_count() or 2
     model = resolve_model(args.model, Settings().model_cache_dir)
-    clips = audio.librivox_clips()
+    clips = corpora.librivox_clips()
     jobs = [clips[i % len(clips)].audio for i in range(args.jobs)]
     layouts = [
         Layout(cores, 1, 1),

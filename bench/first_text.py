@@ -24,7 +24,7 @@ interim that is revised later counts).
 - text updates per minute (changes of the shown text) and the longest wait between two of them
   while audio is sent (the 1.5 s pauses included), per stream: does text keep flowing under load.
 
-streamscribe runs at its defaults (tests.live.ServerProcess, archive off), interim_results=true.
+streamscribe runs at its defaults (testbed.server.ServerProcess, archive off), interim_results=true.
 WhisperLive 0.10.0 runs from artifacts/whisperlive-venv (installed on first use) as its run_server.py
 does: faster_whisper backend, our packaged tiny.en CTranslate2 directory as its custom model (int8 on
 CPU, its own choice), one shared model, OMP_NUM_THREADS=1, its client's defaults (VAD on).
@@ -54,8 +54,8 @@ import websockets
 
 from bench import whisperlive_client as wl
 from bench.live_latency import speech_end
-from tests import audio
-from tests.live import REPO_ROOT, ServerProcess, listen_url
+from testbed import audio, corpora
+from testbed.server import REPO_ROOT, ServerProcess, listen_url
 
 CHUNK_S = 0.1
 CHUNK_BYTES = int(audio.RATE * CHUNK_S) * 2
@@ -413,7 +413,7 @@ def main() -> int:
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON)
     args = parser.parse_args()
     counts = [int(n) for n in args.streams.split(",")]
-    clips = audio.librivox_clips()[: args.clips]
+    clips = corpora.librivox_clips()[: args.clips]
     print(HEADER, flush=True)
     rows = [row for name in args.servers.split(",") for row in measure(name, counts, clips, args)]
     args.json.parent.mkdir(parents=True, exist_ok=True)

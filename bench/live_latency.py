@@ -36,8 +36,8 @@ from typing import Any
 import numpy as np
 
 from bench.yardstick import yardstick_s
-from tests import audio
-from tests.live import Received, ServerProcess, listen_url, stream
+from testbed import audio, corpora
+from testbed.server import Received, ServerProcess, listen_url, stream
 
 CHUNK_S = 0.1
 CHUNK_SAMPLES = int(16000 * CHUNK_S)
@@ -128,7 +128,7 @@ async def run_one(server: ServerProcess, pcm: bytes) -> Received:
 
 
 def measure(endpointing: int, runs: int, extra_env: dict[str, str]) -> dict[str, Any]:
-    clips = audio.librivox_clips()
+    clips = corpora.librivox_clips()
     gap = 1.5
     pcm, utterances = audio.conversation(clips, gap_s=gap)
     ends = [u.start + speech_end(c) for u, c in zip(utterances, clips, strict=True)]

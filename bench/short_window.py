@@ -33,7 +33,7 @@ from server.transcribe.model_files import resolve_model
 from server.transcribe.short_window import WindowRule
 from server.transcribe.whisper import DecodeSettings, FasterWhisperTranscriber
 from streaming.jobs import JobKind, TranscribeOptions, Word
-from tests import audio
+from testbed import audio, corpora
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,7 @@ def tight(pcm: np.ndarray) -> np.ndarray:
 
 
 def speech_sets() -> list[Clip]:
-    librivox, jfk = audio.librivox_clips(), audio.jfk()
+    librivox, jfk = corpora.librivox_clips(), corpora.jfk()
     real = [*librivox, jfk]
     clips = [Clip("librivox", c.audio, c.text) for c in librivox] + [Clip("jfk", jfk.audio, jfk.text)]
     for order in ([0, 1, 2, 3], [1, 2, 3, 4], [4, 0, 2, 1], [3, 4, 0, 2]):
@@ -72,7 +72,7 @@ def speech_sets() -> list[Clip]:
     clips += [Clip("noise -30 dBFS", noisy(c.audio, seed), c.text) for seed, c in enumerate(real)]
     clips += [Clip("tight cuts", tight(c.audio), c.text) for c in real]
     for text in ("Yes.", "Stop.", "Hello.", "Seven.", "4 2 7 9.", "Call 5 5 5, 0 1 9 9."):
-        clips.append(Clip("one word, digits", audio.espeak(text), text))
+        clips.append(Clip("one word, digits", corpora.espeak(text), text))
     return clips
 
 

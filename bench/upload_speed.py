@@ -44,12 +44,12 @@ import httpx
 import numpy as np
 import psutil
 
-from tests import audio
-from tests.live import ServerProcess
+from testbed import audio, corpora
+from testbed.server import ServerProcess
 
 
 def speech_file(minutes: float, gap_s: float = 1.0) -> tuple[np.ndarray, str]:
-    clips = [*audio.librivox_clips(), audio.jfk()]
+    clips = [*corpora.librivox_clips(), corpora.jfk()]
     chosen: list[audio.Clip] = []
     total = 0.0
     while total < minutes * 60:
@@ -150,7 +150,7 @@ def rss(pid: int) -> int:
 
 def warm(url: str, root: Path) -> None:
     jfk = root / "jfk.wav"
-    audio.write_wav(jfk, audio.jfk().audio)
+    audio.write_wav(jfk, corpora.jfk().audio)
     post(url, jfk)
 
 
@@ -200,7 +200,7 @@ def embedded(
 
 
 def distributed(root: Path, wav: Path, reference: str, runs: int, direct: float) -> None:
-    from tests.integration.services import RedisServer, WorkerProcess
+    from testbed.services import RedisServer, WorkerProcess
 
     redis_server = RedisServer(root / "redis").start()
     workers = [

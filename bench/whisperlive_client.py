@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from tests.live import REPO_ROOT, free_port, stop_process
+from testbed.server import REPO_ROOT, free_port, stop_process
 
 VERSION = "0.10.0"
 VENV = REPO_ROOT / "artifacts" / "whisperlive-venv"

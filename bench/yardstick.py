@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from tests import audio
+from testbed import audio, corpora
 
 WORKER_THREADS = 1
 """Threads of one Whisper worker in the systems the benchmarks start (STREAMSCRIBE_CPU_THREADS)."""
@@ -61,7 +61,7 @@ def measure(clips: Sequence[audio.Clip] | None = None, cpu_threads: int = WORKER
         compute_type=plan.compute_type,
         cpu_threads=cpu_threads,
     )
-    clips = list(clips or audio.librivox_clips())
+    clips = list(clips or corpora.librivox_clips())
     times: list[float] = []
     cpu = 0.0
     for number in range(max(2, passes)):

@@ -16,14 +16,14 @@ import json
 from pathlib import Path
 
 from bench.live_latency import speech_end
-from tests import audio
+from testbed import audio, corpora
 
 DEFAULT_OUT = Path(".cache/loadtest/speech")
 GAP_S = 1.5
 
 
 def make(out: Path = DEFAULT_OUT) -> Path:
-    clips = audio.librivox_clips()
+    clips = corpora.librivox_clips()
     pcm, utterances = audio.conversation(clips, gap_s=GAP_S)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".raw").write_bytes(audio.to_linear16(pcm))

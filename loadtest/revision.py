@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.live import REPO_ROOT
+from testbed.server import REPO_ROOT
 
 WORKTREES = REPO_ROOT / "artifacts" / "loadtest"
 

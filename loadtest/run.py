@@ -45,7 +45,7 @@ from typing import Any
 from bench import yardstick
 from loadtest import fixtures, revision, summary
 from loadtest.system import System, cpu_seconds, histogram_mean, peak_rss_mib
-from tests import audio
+from testbed import audio
 
 HERE = Path(__file__).resolve().parent
 TRANSCRIPT = re.compile(r'TRANSCRIPT (\{.*\})" source=console')

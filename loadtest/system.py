@@ -13,8 +13,8 @@ import psutil  # type: ignore[import-untyped,unused-ignore]
 
 from bench.yardstick import WORKER_THREADS
 from loadtest import revision
-from tests.integration.services import RedisServer, WorkerProcess
-from tests.live import ServerProcess
+from testbed.server import ServerProcess
+from testbed.services import RedisServer, WorkerProcess
 
 
 def peak_rss_mib(pids: list[int]) -> float:

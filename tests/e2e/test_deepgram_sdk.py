@@ -11,9 +11,9 @@ from deepgram import AsyncDeepgramClient
 from deepgram.environment import DeepgramClientEnvironment
 from deepgram.listen.v1.types import ListenV1Metadata, ListenV1Results, ListenV1SpeechStarted, ListenV1UtteranceEnd
 
-from tests import audio
+from testbed import audio, corpora
+from testbed.server import ServerProcess
 from tests.e2e.conftest import TEST_API_KEY
-from tests.live import ServerProcess
 
 pytestmark = pytest.mark.e2e
 
@@ -57,7 +57,7 @@ async def run_sdk_stream(server: ServerProcess, api_key: str, pcm: bytes) -> lis
 
 
 async def test_deepgram_sdk_streams_and_receives_interim_and_final(server: ServerProcess) -> None:
-    clip = audio.jfk()
+    clip = corpora.jfk()
     pcm, _ = audio.conversation([clip], gap_s=0, lead_s=0.5, tail_s=1.5)
     messages = await run_sdk_stream(server, "any-key-when-auth-is-off", audio.to_linear16(pcm))
 
@@ -79,7 +79,7 @@ async def test_deepgram_sdk_streams_and_receives_interim_and_final(server: Serve
 
 
 async def test_deepgram_sdk_authenticates_with_api_key(strict_server: ServerProcess) -> None:
-    clip = audio.jfk()
+    clip = corpora.jfk()
     messages = await run_sdk_stream(strict_server, TEST_API_KEY, audio.to_linear16(clip.audio))
     finals = [m for m in messages if isinstance(m, ListenV1Results) and m.is_final]
     assert audio.wer(clip.text, " ".join(r.channel.alternatives[0].transcript for r in finals)) <= 0.15

@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tests import audio
-from tests.live import Received, ServerProcess, expect_close, listen_url, stream
+from testbed import audio, corpora
+from testbed.server import Received, ServerProcess, expect_close, listen_url, stream
 
 pytestmark = pytest.mark.e2e
 
@@ -42,7 +42,7 @@ def assert_finals_partition_time(received: Received) -> None:
 
 
 async def test_jfk_fast_transcribes_with_low_wer(server: ServerProcess) -> None:
-    clip = audio.jfk()
+    clip = corpora.jfk()
     received = await stream(listen_url(server.ws_url), audio.to_linear16(clip.audio), chunk_bytes=8000)
     assert received.close_code == 1000
     assert audio.wer(clip.text, received.final_text()) <= WER_JFK, received.final_text()
@@ -52,7 +52,7 @@ async def test_jfk_fast_transcribes_with_low_wer(server: ServerProcess) -> None:
 
 
 async def test_librivox_realtime_with_interims_and_events(server: ServerProcess) -> None:
-    clips = audio.librivox_clips()[:3]
+    clips = corpora.librivox_clips()[:3]
     pcm, utterances = audio.conversation(clips, gap_s=1.5)
     received = await stream(
         listen_url(server.ws_url, interim_results=True, vad_events=True, utterance_end_ms=1000),
@@ -90,7 +90,7 @@ async def test_espeak_synthetic_speech(server: ServerProcess) -> None:
         "The quick brown fox jumps over the lazy dog.",
         "Please call me back at the office tomorrow morning.",
     ]
-    clips = [audio.espeak_clip(t) for t in texts]
+    clips = [corpora.espeak_clip(t) for t in texts]
     pcm, _ = audio.conversation(clips, gap_s=1.0)
     received = await stream(listen_url(server.ws_url), audio.to_linear16(pcm), chunk_bytes=6400)
     assert audio.wer(" ".join(texts), received.final_text()) <= WER_ESPEAK, received.final_text()
@@ -98,7 +98,7 @@ async def test_espeak_synthetic_speech(server: ServerProcess) -> None:
 
 
 async def test_finalize_flushes_open_segment(server: ServerProcess) -> None:
-    clip = audio.jfk()
+    clip = corpora.jfk()
     pcm = audio.to_linear16(clip.audio[: 16000 * 4])  # stop mid-sentence, no trailing silence
     received = await stream(
         listen_url(server.ws_url),
@@ -137,7 +137,7 @@ async def test_non_speech_gives_no_final_text(server: ServerProcess, signal: str
 
 
 async def test_close_stream_sends_metadata_then_closes_normally(server: ServerProcess) -> None:
-    clip = audio.jfk()
+    clip = corpora.jfk()
     received = await stream(listen_url(server.ws_url), audio.to_linear16(clip.audio[:32000]))
     assert received.close_code == 1000
     metadata = received.messages[-1][1]
@@ -150,7 +150,7 @@ async def test_close_stream_sends_metadata_then_closes_normally(server: ServerPr
 
 
 async def test_mulaw_8k_telephony(server: ServerProcess) -> None:
-    clip = audio.jfk()
+    clip = corpora.jfk()
     received = await stream(
         listen_url(server.ws_url, encoding="mulaw", sample_rate=8000),
         audio.to_mulaw_8k(clip.audio),
@@ -160,15 +160,15 @@ async def test_mulaw_8k_telephony(server: ServerProcess) -> None:
 
 
 async def test_linear16_48k_odd_frames(server: ServerProcess) -> None:
-    clip = audio.jfk()
+    clip = corpora.jfk()
     pcm48 = audio.to_linear16(audio.resample(clip.audio, 16000, 48000))
     received = await stream(listen_url(server.ws_url, sample_rate=48000), pcm48, chunk_bytes=9601)
     assert audio.wer(clip.text, received.final_text()) <= WER_JFK, received.final_text()
 
 
 async def test_multichannel_transcribes_each_channel(server: ServerProcess) -> None:
-    left = audio.jfk().audio
-    right_clip = audio.librivox_clips()[0]
+    left = corpora.jfk().audio
+    right_clip = corpora.librivox_clips()[0]
     right = np.zeros_like(left)
     right[: len(right_clip.audio)] = right_clip.audio[: len(left)]
     stereo = np.stack([left, right], axis=1).reshape(-1)
@@ -176,17 +176,17 @@ async def test_multichannel_transcribes_each_channel(server: ServerProcess) -> N
         listen_url(server.ws_url, channels=2, multichannel=True), stereo.astype("<i2").tobytes(), chunk_bytes=12800
     )
     assert {tuple(m["channel_index"]) for m in received.finals} == {(0, 2), (1, 2)}
-    assert audio.wer(audio.jfk().text, received.final_text(0)) <= WER_JFK
+    assert audio.wer(corpora.jfk().text, received.final_text(0)) <= WER_JFK
     assert audio.wer(right_clip.text, received.final_text(1)) <= WER_LIBRIVOX
     assert received.of_type("Metadata")[0]["channels"] == 2
 
 
 async def test_downmixed_stereo_reports_one_channel(server: ServerProcess) -> None:
-    mono = audio.jfk().audio
+    mono = corpora.jfk().audio
     stereo = np.stack([mono, mono], axis=1).reshape(-1)
     received = await stream(listen_url(server.ws_url, channels=2), stereo.astype("<i2").tobytes(), chunk_bytes=6400)
     assert {tuple(m["channel_index"]) for m in received.finals} == {(0, 1)}
-    assert audio.wer(audio.jfk().text, received.final_text()) <= WER_JFK
+    assert audio.wer(corpora.jfk().text, received.final_text()) <= WER_JFK
 
 
 @pytest.mark.parametrize(
@@ -209,7 +209,7 @@ async def test_bad_parameters_close_1008_with_reason(
 
 
 async def test_bad_frames_close_with_reason_while_others_keep_working(server: ServerProcess) -> None:
-    clip = audio.jfk()
+    clip = corpora.jfk()
     healthy = asyncio.create_task(
         stream(listen_url(server.ws_url), audio.to_linear16(clip.audio), chunk_bytes=CHUNK_100MS, pace_s=0.02)
     )
@@ -225,7 +225,7 @@ async def test_bad_frames_close_with_reason_while_others_keep_working(server: Se
 
 
 async def test_unknown_control_message_is_reported_not_fatal(server: ServerProcess) -> None:
-    clip = audio.jfk()
+    clip = corpora.jfk()
     received = await stream(
         listen_url(server.ws_url),
         audio.to_linear16(clip.audio),
@@ -238,7 +238,7 @@ async def test_unknown_control_message_is_reported_not_fatal(server: ServerProce
 
 
 async def test_archive_holds_audio_and_transcript(server: ServerProcess) -> None:
-    clip = audio.jfk()
+    clip = corpora.jfk()
     received = await stream(listen_url(server.ws_url), audio.to_linear16(clip.audio))
     metadata = received.of_type("Metadata")[0]
     assert metadata["archive"]["stored"] is True

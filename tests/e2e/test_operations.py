@@ -14,9 +14,9 @@ import pytest
 import websockets
 
 from server.transcribe.model_files import ModelError, resolve_model
-from tests import audio
+from testbed import audio, corpora
+from testbed.server import REPO_ROOT, ServerProcess, listen_url, stream
 from tests.e2e.conftest import TEST_API_KEY
-from tests.live import REPO_ROOT, ServerProcess, listen_url, stream
 
 pytestmark = pytest.mark.e2e
 
@@ -34,7 +34,7 @@ def test_health_ready_and_metrics(server: ServerProcess) -> None:
     status, body = get(server.http_url + "/readyz")
     assert status == 200
     assert json.loads(body)["ready"] is True
-    asyncio.run(stream(listen_url(server.ws_url), audio.to_linear16(audio.jfk().audio[:48000])))
+    asyncio.run(stream(listen_url(server.ws_url), audio.to_linear16(corpora.jfk().audio[:48000])))
     status, metrics = get(server.http_url + "/metrics")
     assert status == 200
     assert "streamscribe_sessions_total" in metrics
@@ -88,7 +88,7 @@ async def test_capacity_refuses_with_1013_and_accepts_again(strict_server: Serve
 
 
 def test_cli_stream_prints_finals(server: ServerProcess, tmp_path: Path) -> None:
-    clip = audio.jfk()
+    clip = corpora.jfk()
     wav = tmp_path / "jfk.wav"
     audio.write_wav(wav, clip.audio)
     result = subprocess.run(
@@ -162,7 +162,7 @@ def test_base_model_transcribes(tmp_path: Path) -> None:
     base = resolve_model("base", tmp_path)
     server = ServerProcess(archive_dir=tmp_path / "archive", args=("--model", str(base.path))).start()
     try:
-        clip = audio.jfk()
+        clip = corpora.jfk()
         received = asyncio.run(stream(listen_url(server.ws_url), audio.to_linear16(clip.audio)))
         assert audio.wer(clip.text, received.final_text()) <= 0.15, received.final_text()
         assert received.finals[0]["metadata"]["model_info"]["name"] == "base"

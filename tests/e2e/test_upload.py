@@ -23,9 +23,9 @@ from deepgram.environment import DeepgramClientEnvironment
 from openai import OpenAI
 
 from server.uploads.sniff import SNIFF_BYTES, sniff
-from tests import audio
+from testbed import audio, corpora
+from testbed.server import REPO_ROOT, ServerProcess
 from tests.e2e.conftest import STRICT_MAX_UPLOAD_BYTES, TEST_API_KEY
-from tests.live import REPO_ROOT, ServerProcess
 
 pytestmark = pytest.mark.e2e
 
@@ -54,7 +54,7 @@ def ffmpeg(source: Path, target: Path, options: list[str]) -> Path:
 def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Real speech (JFK, then a LibriVox clip) in every container, plus JFK alone and bad inputs."""
     root = tmp_path_factory.mktemp("uploads")
-    jfk, clip = audio.jfk(), audio.librivox_clips()[0]
+    jfk, clip = corpora.jfk(), corpora.librivox_clips()[0]
     pcm, _ = audio.conversation([jfk, clip], gap_s=1.0, lead_s=0.3, tail_s=0.7)
     source = root / "source.wav"
     audio.write_wav(source, pcm)
@@ -62,7 +62,7 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     audio.write_wav(root / "jfk.wav", jfk.audio)
     made["jfk"] = ffmpeg(root / "jfk.wav", root / "jfk.ogg", CONTAINERS["ogg"][0])
     made["jfk.wav"] = root / "jfk.wav"
-    long_pcm, _ = audio.conversation([jfk, *audio.librivox_clips(), jfk], gap_s=1.0)
+    long_pcm, _ = audio.conversation([jfk, *corpora.librivox_clips(), jfk], gap_s=1.0)
     audio.write_wav(root / "long.wav", long_pcm)
     made["long"] = ffmpeg(root / "long.wav", root / "long.mp3", CONTAINERS["mp3"][0])
     webm = made["webm"].read_bytes()
@@ -96,7 +96,7 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 def speech_text() -> str:
-    return audio.JFK_TEXT + " " + audio.librivox_clips()[0].text
+    return corpora.JFK_TEXT + " " + corpora.librivox_clips()[0].text
 
 
 @contextmanager
@@ -146,7 +146,7 @@ def test_openai_sdk_transcribes_in_every_response_format(oai: OpenAI, files: dic
 
     with path.open("rb") as f:
         plain = client.audio.transcriptions.create(file=f, model="whisper-1")
-    assert audio.wer(audio.JFK_TEXT, plain.text) <= JFK_WER_BOUND, plain.text
+    assert audio.wer(corpora.JFK_TEXT, plain.text) <= JFK_WER_BOUND, plain.text
     assert plain.usage is not None and plain.usage.type == "duration" and plain.usage.seconds == 11
 
     with path.open("rb") as f:
@@ -158,13 +158,13 @@ def test_openai_sdk_transcribes_in_every_response_format(oai: OpenAI, files: dic
     cues = re.findall(r"(\d+)\n(\d\d:\d\d:\d\d,\d{3}) --> (\d\d:\d\d:\d\d,\d{3})\n(.+?)\n(?:\n|$)", srt, re.S)
     assert [int(c[0]) for c in cues] == list(range(1, len(cues) + 1)) and cues
     assert all(start < end for _, start, end, _ in cues) and cues[-1][2] <= "00:00:11,000"
-    assert audio.wer(audio.JFK_TEXT, " ".join(c[3] for c in cues)) <= JFK_WER_BOUND
+    assert audio.wer(corpora.JFK_TEXT, " ".join(c[3] for c in cues)) <= JFK_WER_BOUND
 
     with path.open("rb") as f:
         vtt = client.audio.transcriptions.create(file=f, model="whisper-1", response_format="vtt")
     assert vtt.startswith("WEBVTT\n\n")
     vtt_cues = re.findall(r"(\d\d:\d\d:\d\d\.\d{3}) --> (\d\d:\d\d:\d\d\.\d{3})\n(.+?)\n", vtt)
-    assert len(vtt_cues) == len(cues) and audio.wer(audio.JFK_TEXT, " ".join(c[2] for c in vtt_cues)) <= 0.15
+    assert len(vtt_cues) == len(cues) and audio.wer(corpora.JFK_TEXT, " ".join(c[2] for c in vtt_cues)) <= 0.15
 
     with path.open("rb") as f:
         verbose = client.audio.transcriptions.create(
@@ -177,7 +177,7 @@ def test_openai_sdk_transcribes_in_every_response_format(oai: OpenAI, files: dic
             temperature=0.0,
         )
     assert verbose.language == "english" and verbose.duration == pytest.approx(11.0, abs=0.05)
-    assert audio.wer(audio.JFK_TEXT, verbose.text) <= JFK_WER_BOUND
+    assert audio.wer(corpora.JFK_TEXT, verbose.text) <= JFK_WER_BOUND
     assert verbose.words and verbose.segments
     assert [w.word for w in verbose.words][:3] == ["And", "so", "my"]
     assert all(0 <= w.start <= w.end <= 11.0 for w in verbose.words)
@@ -192,7 +192,7 @@ def test_openai_sdk_streams_text_deltas(oai: OpenAI, files: dict[str, Path]) -> 
     assert events[-1].type == "transcript.text.done" and len(events) == len(deltas) + 1
     done = events[-1].text
     assert "".join(d.delta for d in deltas) == done
-    reference = " ".join([audio.JFK_TEXT, *(c.text for c in audio.librivox_clips()), audio.JFK_TEXT])
+    reference = " ".join([corpora.JFK_TEXT, *(c.text for c in corpora.librivox_clips()), corpora.JFK_TEXT])
     assert audio.wer(reference, done) <= WER_BOUND, done
 
 
@@ -221,7 +221,7 @@ def test_deepgram_sdk_transcribes_a_file(server: ServerProcess, files: dict[str,
     assert response.metadata.channels == 1
     assert response.metadata.model_info[response.metadata.models[0]]["name"] == "tiny.en"
     alternative = response.results.channels[0].alternatives[0]
-    assert audio.wer(audio.JFK_TEXT, alternative.transcript or "") <= JFK_WER_BOUND
+    assert audio.wer(corpora.JFK_TEXT, alternative.transcript or "") <= JFK_WER_BOUND
     words = alternative.words or []
     assert words and all(w.start <= w.end for w in words) and words[0].word == "and"
     utterances = response.results.utterances or []
@@ -234,8 +234,8 @@ def test_deepgram_multichannel_transcribes_each_channel(server: ServerProcess, f
     channels = response.json()["results"]["channels"]
     assert len(channels) == 2
     left, right = (c["alternatives"][0]["transcript"] for c in channels)
-    assert audio.wer(audio.JFK_TEXT, left) <= WER_BOUND, left
-    assert audio.wer(audio.librivox_clips()[0].text, right) <= WER_BOUND, right
+    assert audio.wer(corpora.JFK_TEXT, left) <= WER_BOUND, left
+    assert audio.wer(corpora.librivox_clips()[0].text, right) <= WER_BOUND, right
 
 
 # -- containers ----------------------------------------------------------------------------
@@ -250,7 +250,7 @@ def test_every_container_is_detected_and_transcribed(server: ServerProcess, file
     body = response.json()
     transcript = body["results"]["channels"][0]["alternatives"][0]["transcript"]
     assert audio.wer(speech_text(), transcript) <= WER_BOUND, f"{ext}: {transcript}"
-    source_seconds = audio.jfk().duration + audio.librivox_clips()[0].duration + 2.0
+    source_seconds = corpora.jfk().duration + corpora.librivox_clips()[0].duration + 2.0
     assert body["metadata"]["duration"] == pytest.approx(source_seconds, abs=0.1)
 
 
@@ -264,7 +264,7 @@ def test_upload_is_archived_like_a_live_session(server: ServerProcess, files: di
     assert document["source"] == "upload" and document["params"]["mime"] == "audio/x-wav"
     assert document["transcript"] == body["results"]["channels"][0]["alternatives"][0]["transcript"]
     with wave.open(str(json_path.with_suffix(".wav"))) as wav:
-        assert wav.getframerate() == 16000 and wav.getnframes() == len(audio.jfk().audio)
+        assert wav.getframerate() == 16000 and wav.getnframes() == len(corpora.jfk().audio)
 
 
 def test_silent_file_gives_an_empty_transcript(server: ServerProcess, files: dict[str, Path]) -> None:
@@ -395,7 +395,7 @@ def test_strict_server_limits_size_and_checks_keys(strict_server: ServerProcess,
 
     with files["jfk"].open("rb") as f, openai_client(strict_server, api_key=TEST_API_KEY) as client:
         result = client.audio.transcriptions.create(file=f, model="whisper-1")
-    assert audio.wer(audio.JFK_TEXT, result.text) <= JFK_WER_BOUND
+    assert audio.wer(corpora.JFK_TEXT, result.text) <= JFK_WER_BOUND
     accepted = post_listen(strict_server, small, headers=auth)
     assert accepted.status_code == 200
     archive = accepted.json()["metadata"]["archive"]

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from testbed.server import ServerProcess
 from tests.integration.s3 import SeaweedS3, empty_and_delete, new_bucket_name
-from tests.live import ServerProcess
 
 S3_API_KEY = "s3-test-key-0123456789"
 

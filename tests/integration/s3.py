@@ -35,7 +35,7 @@ import numpy.typing as npt
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from tests.live import ServerProcess, free_port
+from testbed.server import ServerProcess, free_port
 
 PORT_FLAGS = (
     "master.port",

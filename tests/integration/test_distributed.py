@@ -13,9 +13,9 @@ import pytest
 import websockets
 
 from server.cli import main
-from tests import audio
-from tests.integration.services import RedisServer, WorkerProcess
-from tests.live import Received, ServerProcess, listen_url, stream
+from testbed import audio, corpora
+from testbed.server import Received, ServerProcess, listen_url, stream
+from testbed.services import RedisServer, WorkerProcess
 
 pytestmark = pytest.mark.e2e
 
@@ -77,8 +77,8 @@ async def test_two_gateways_two_workers_each_session_gets_its_own_results(
     cluster: tuple[list[ServerProcess], list[WorkerProcess]], redis_server: RedisServer
 ) -> None:
     gateways, _workers = cluster
-    jfk = audio.jfk()
-    librivox = audio.librivox_clips()
+    jfk = corpora.jfk()
+    librivox = corpora.librivox_clips()
     plans = [
         (gateways[0], jfk.audio, jfk.text),
         (gateways[1], librivox[0].audio, librivox[0].text),
@@ -111,7 +111,7 @@ async def test_worker_killed_mid_job_loses_nothing(tmp_path: Path, redis_server:
     doomed.wait_warm(client)
     gw = gateway(tmp_path, redis_server.url).start()
     try:
-        clip = audio.jfk()
+        clip = corpora.jfk()
         session = asyncio.create_task(stream(listen_url(gw.ws_url), audio.to_linear16(clip.audio), timeout_s=90))
 
         def doomed_holds_a_final() -> bool:
@@ -143,7 +143,7 @@ async def test_redis_restart_mid_session_continues(tmp_path: Path, redis_server:
     worker.wait_warm(redis_server.client())
     gw = gateway(tmp_path, redis_server.url).start()
     try:
-        clips = audio.librivox_clips()[:2]
+        clips = corpora.librivox_clips()[:2]
         pcm, _ = audio.conversation(clips, gap_s=1.0)
         session = asyncio.create_task(stream(listen_url(gw.ws_url), audio.to_linear16(pcm), pace_s=0.1, timeout_s=120))
         await asyncio.sleep(4.0)  # inside the first utterance
@@ -171,7 +171,7 @@ async def test_admission_refuses_with_1013_when_saturated_and_accepts_after(
     gw = gateway(tmp_path, redis_server.url, STREAMSCRIBE_ADMISSION_QUEUED_FINALS_PER_WORKER="1").start()
     try:
         worker.signal(signal.SIGSTOP)  # the worker stays "warm" but takes nothing: finals pile up
-        clips = audio.librivox_clips()
+        clips = corpora.librivox_clips()
         pcm = audio.to_linear16(audio.conversation(clips, gap_s=0.8)[0])
         async with websockets.connect(listen_url(gw.ws_url)) as hog:
             for offset in range(0, len(pcm), 32000):
@@ -188,9 +188,9 @@ async def test_admission_refuses_with_1013_when_saturated_and_accepts_after(
         await asyncio.to_thread(
             wait_until, lambda: client.xlen("streamscribe:jobs:final") == 0, 60, "the backlog to drain"
         )
-        accepted = await stream(listen_url(gw.ws_url), audio.to_linear16(audio.jfk().audio))
+        accepted = await stream(listen_url(gw.ws_url), audio.to_linear16(corpora.jfk().audio))
         assert accepted.close_code == 1000
-        assert audio.wer(audio.jfk().text, accepted.final_text()) <= WER_BOUND
+        assert audio.wer(corpora.jfk().text, accepted.final_text()) <= WER_BOUND
     finally:
         worker.signal(signal.SIGCONT)
         gw.stop()
@@ -202,7 +202,7 @@ async def test_sigterm_drains_gateway_and_worker(tmp_path: Path, redis_server: R
     worker.wait_warm(redis_server.client())
     gw = gateway(tmp_path, redis_server.url).start()
     try:
-        clip = audio.jfk()
+        clip = corpora.jfk()
         session = asyncio.create_task(
             stream(listen_url(gw.ws_url), audio.to_linear16(clip.audio), pace_s=0.1, close_stream=False)
         )
@@ -245,7 +245,7 @@ async def test_gateway_runs_without_the_ml_libraries_and_the_worker_says_when_it
     assert main(["healthcheck", "worker"]) == 1  # this process has no STREAMSCRIBE_READY_FILE
     gw = gateway(tmp_path, redis_server.url, PYTHONPATH=str(blocked), STREAMSCRIBE_MODEL="tiny.en").start()
     try:
-        clip = audio.jfk()
+        clip = corpora.jfk()
         received = await stream(listen_url(gw.ws_url), audio.to_linear16(clip.audio))
         assert received.close_code == 1000, received.close_reason
         assert audio.wer(clip.text, received.final_text()) <= WER_BOUND

@@ -15,11 +15,11 @@ import numpy as np
 import psutil
 import pytest
 
-from tests import audio
+from testbed import audio, corpora
+from testbed.server import ServerProcess, listen_url, stream
+from testbed.services import RedisServer, WorkerProcess
 from tests.integration.conftest import S3_API_KEY, s3_gateway
 from tests.integration.s3 import SeaweedS3, decode_wav, keys, object_base, read
-from tests.integration.services import RedisServer, WorkerProcess
-from tests.live import ServerProcess, listen_url, stream
 
 pytestmark = pytest.mark.e2e
 
@@ -30,7 +30,7 @@ WER_JFK = 0.2
 async def test_session_audio_and_transcript_land_in_the_store(
     gateway: ServerProcess, store: SeaweedS3, bucket: str
 ) -> None:
-    clip = audio.jfk()
+    clip = corpora.jfk()
     received = await stream(
         listen_url(gateway.ws_url, interim_results=True, language="en", keyterm="../../etc/passwd"),
         audio.to_linear16(clip.audio),
@@ -63,7 +63,7 @@ async def test_session_audio_and_transcript_land_in_the_store(
 async def test_recordings_endpoint_gives_the_transcript_and_a_presigned_audio_url(
     gateway: ServerProcess, store: SeaweedS3, bucket: str
 ) -> None:
-    clip = audio.librivox_clips()[0]
+    clip = corpora.librivox_clips()[0]
     received = await stream(listen_url(gateway.ws_url), audio.to_linear16(clip.audio), headers=AUTH)
     session_id = received.of_type("Metadata")[0]["request_id"]
     url = f"{gateway.http_url}/v1/recordings/{session_id}"
@@ -88,7 +88,7 @@ async def test_recordings_endpoint_gives_the_transcript_and_a_presigned_audio_ur
 
 
 async def test_archive_false_opts_a_session_out(gateway: ServerProcess, store: SeaweedS3, bucket: str) -> None:
-    clip = audio.librivox_clips()[1]
+    clip = corpora.librivox_clips()[1]
     received = await stream(listen_url(gateway.ws_url, archive=False), audio.to_linear16(clip.audio), headers=AUTH)
     assert received.close_code == 1000 and received.finals
     metadata = received.of_type("Metadata")[0]
@@ -98,7 +98,7 @@ async def test_archive_false_opts_a_session_out(gateway: ServerProcess, store: S
 
 def speech_loop(seconds: float) -> np.ndarray[Any, np.dtype[np.int16]]:
     """LibriVox clips with pauses, looped to `seconds`."""
-    loop, _ = audio.conversation(audio.librivox_clips(), gap_s=3.0, lead_s=0.5, tail_s=2.0)
+    loop, _ = audio.conversation(corpora.librivox_clips(), gap_s=3.0, lead_s=0.5, tail_s=2.0)
     repeats = int(seconds * 16000 // len(loop)) + 1
     return np.tile(loop, repeats)[: int(seconds * 16000)]
 
@@ -151,7 +151,7 @@ async def test_long_session_streams_in_parts_and_gateway_memory_stays_bounded(
     59 MiB of audio. It must reach the store in parts while the call runs, and the gateway must not hold it."""
     gateway = distributed_gateway
     channels, seconds, speed = 8, 240.0, 12.0
-    warm_up = await stream(listen_url(gateway.ws_url), audio.to_linear16(audio.jfk().audio), headers=AUTH)
+    warm_up = await stream(listen_url(gateway.ws_url), audio.to_linear16(corpora.jfk().audio), headers=AUTH)
     assert warm_up.of_type("Metadata")[0]["archive"]["stored"] is True
     speech = speech_loop(seconds)
     block = np.random.default_rng(1).integers(-4, 5, size=(len(speech), channels)).astype(np.int16)

@@ -20,7 +20,8 @@ import numpy.typing as npt
 import pytest
 import websockets
 
-from tests import audio
+from testbed import audio, corpora
+from testbed.server import ServerProcess, listen_url, stream
 from tests.integration.conftest import S3_API_KEY, s3_gateway
 from tests.integration.s3 import (
     SeaweedS3,
@@ -35,7 +36,6 @@ from tests.integration.s3 import (
     wait_until,
 )
 from tests.integration.test_s3_archive import speech_loop
-from tests.live import ServerProcess, listen_url, stream
 
 pytestmark = pytest.mark.e2e
 
@@ -64,7 +64,7 @@ def wait_drained(gateway: ServerProcess, spool: Path, timeout_s: float = 60) -> 
 async def test_wrong_credentials_spool_until_a_restart_with_the_right_ones(
     tmp_path: Path, store: SeaweedS3, bucket: str
 ) -> None:
-    clip = audio.jfk()
+    clip = corpora.jfk()
     url = f"s3://{bucket}/wrong-key"
     first = s3_gateway(tmp_path, store, url, secret_key="not-the-secret-key").start()
     try:
@@ -97,7 +97,7 @@ async def test_wrong_credentials_spool_until_a_restart_with_the_right_ones(
 
 
 async def test_missing_bucket_spools_until_the_bucket_exists(tmp_path: Path, store: SeaweedS3) -> None:
-    clip = audio.librivox_clips()[2]
+    clip = corpora.librivox_clips()[2]
     name = new_bucket_name()
     client = store.client()
     gateway = s3_gateway(tmp_path, store, f"s3://{name}/calls").start()

@@ -10,9 +10,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests import audio
-from tests.integration.services import RedisServer, WorkerProcess
-from tests.live import ServerProcess
+from testbed import audio, corpora
+from testbed.server import ServerProcess
+from testbed.services import RedisServer, WorkerProcess
 
 pytestmark = pytest.mark.e2e
 
@@ -40,7 +40,7 @@ def cluster(tmp_path: Path) -> Iterator[tuple[RedisServer, ServerProcess]]:
 
 def test_upload_segments_are_spread_across_workers(cluster: tuple[RedisServer, ServerProcess], tmp_path: Path) -> None:
     redis_server, gateway = cluster
-    clips = [audio.jfk(), *audio.librivox_clips(), audio.jfk(), *audio.librivox_clips()]
+    clips = [corpora.jfk(), *corpora.librivox_clips(), corpora.jfk(), *corpora.librivox_clips()]
     pcm, _ = audio.conversation(clips, gap_s=1.0)
     path = tmp_path / "speech.wav"
     audio.write_wav(path, pcm)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from loadtest import revision
-from tests.live import REPO_ROOT
+from testbed.server import REPO_ROOT
 
 
 def fake_tree(root: Path, endpointing_ms: int) -> revision.Tree:

@@ -25,7 +25,7 @@ import server.transcribe.model_files
 from server.cli import LISTEN_FLAGS, REDIS_FLAGS, SERVE_FLAGS, main
 from server.config import Settings
 from server.transcribe.model_files import PACKAGED_MODELS, install_hint
-from tests.live import free_port
+from testbed.server import free_port
 
 Handler = Callable[[ServerConnection], Awaitable[None]]
 

@@ -20,7 +20,7 @@ from server.jobs.queue import QueueDepth
 from server.runtime.embedded import embedded_runtime
 from streaming.jobs import Job, JobKind, JobResult
 from streaming.pacing import WorkerLoad
-from tests import audio
+from testbed import corpora
 from tests.server.test_pipeline import FakeTranscriber
 from tests.unit.session_harness import Harness, track
 from tests.unit.test_pacing import stream
@@ -136,7 +136,7 @@ def test_live_session_interims_are_measured(tmp_path: Path) -> None:
         Settings(archive_dir=tmp_path, workers=1), transcriber_factory=lambda: FakeTranscriber(delay_s=0.05)
     )
     app = create_app(Settings(archive_dir=tmp_path), runtime)
-    speech = audio.jfk().audio[: 16000 * 3]
+    speech = corpora.jfk().audio[: 16000 * 3]
     frame = 1600
     with TestClient(app) as client, client.websocket_connect("/v1/listen?interim_results=true") as ws:
         for offset in range(0, len(speech), frame):

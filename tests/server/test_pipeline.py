@@ -23,7 +23,7 @@ from server.runtime.embedded import Runtime, embedded_runtime
 from server.uploads.pipeline import SegmentTranscript, UploadError, UploadOptions, prepare, transcribe_upload
 from streaming.codecs import Int16Array
 from streaming.jobs import Job, JobKind, TranscribeOptions, Word
-from tests import audio
+from testbed import audio, corpora
 
 
 @dataclass
@@ -59,7 +59,7 @@ class FakeTranscriber:
 @pytest.fixture(scope="module")
 def speech_wav(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, float]:
     """About three minutes of real speech (LibriVox clips and JFK, 1 s pauses)."""
-    clips = [*audio.librivox_clips(), audio.jfk()] * 4
+    clips = [*corpora.librivox_clips(), corpora.jfk()] * 4
     pcm, _ = audio.conversation(clips, gap_s=1.0)
     path = tmp_path_factory.mktemp("pipeline") / "speech.wav"
     audio.write_wav(path, pcm)
@@ -197,7 +197,7 @@ async def test_draining_server_stops_the_upload_with_503(speech_wav: tuple[Path,
 
 
 async def test_multichannel_keeps_channels_apart(tmp_path: Path) -> None:
-    speech = audio.jfk().audio
+    speech = corpora.jfk().audio
     stereo = np.stack([speech, np.zeros_like(speech)], axis=1)
     path = tmp_path / "stereo.wav"
     with wave.open(str(path), "wb") as w:

@@ -16,7 +16,7 @@ from server.transcribe.model_files import resolve_model
 from server.transcribe.short_window import WindowRule
 from server.transcribe.whisper import DecodeSettings, DevicePlan, FasterWhisperTranscriber, plan_device
 from streaming.jobs import JobKind, TranscribeOptions, Word
-from tests import audio
+from testbed import audio, corpora
 
 
 def same_text(a: str, b: str) -> bool:
@@ -34,7 +34,7 @@ def transcriber() -> FasterWhisperTranscriber:
 def test_a_batch_transcribes_each_clip_like_a_call_of_its_own(
     transcriber: FasterWhisperTranscriber, kind: JobKind
 ) -> None:
-    clips = audio.librivox_clips()
+    clips = corpora.librivox_clips()
     batch = transcriber.transcribe_batch([clip.audio for clip in clips], TranscribeOptions(), kind)
     assert len(batch) == len(clips)
     said = " ".join(w.text for words in batch for w in words)
@@ -52,7 +52,7 @@ def test_a_batch_transcribes_each_clip_like_a_call_of_its_own(
 
 
 def test_a_batch_of_one_and_of_none(transcriber: FasterWhisperTranscriber) -> None:
-    clip = audio.librivox_clips()[1]
+    clip = corpora.librivox_clips()[1]
     (words,) = transcriber.transcribe_batch([clip.audio], TranscribeOptions(), JobKind.FINAL)
     assert [w.text for w in words] == [
         w.text for w in transcriber.transcribe(clip.audio, TranscribeOptions(), JobKind.FINAL)
@@ -102,9 +102,9 @@ def short_window() -> FasterWhisperTranscriber:
 def test_short_windows_say_what_the_30_s_window_says(
     transcriber: FasterWhisperTranscriber, short_window: FasterWhisperTranscriber, kind: JobKind
 ) -> None:
-    librivox = audio.librivox_clips()
+    librivox = corpora.librivox_clips()
     long_pcm, _ = audio.conversation(librivox[:4], gap_s=0.6, lead_s=0.2, tail_s=0.3)  # 23.7 s
-    clips = [*librivox, audio.jfk(), audio.Clip("long", long_pcm, " ".join(c.text for c in librivox[:4]))]
+    clips = [*librivox, corpora.jfk(), audio.Clip("long", long_pcm, " ".join(c.text for c in librivox[:4]))]
     for clip in clips:
         short = short_window.transcribe(clip.audio, TranscribeOptions(), kind)
         full = transcriber.transcribe(clip.audio, TranscribeOptions(), kind)
@@ -136,7 +136,7 @@ def test_audio_that_makes_whisper_loop_gives_bounded_output(
     """Tones, noise bursts and one syllable over and over: the token cap and Whisper's quality checks
     keep the output short (a loop would fill the window with hundreds of words)."""
     burst = np.concatenate([audio.white_noise(0.3, 0.3, seed=i) if i % 2 else audio.silence(0.4) for i in range(20)])
-    looped = np.concatenate([audio.espeak("la")] * 30)[: 20 * audio.RATE]
+    looped = np.concatenate([corpora.espeak("la")] * 30)[: 20 * audio.RATE]
     for name, pcm in (("tone", tone(12.0, 440.0)), ("bursts", burst), ("la la la", looped)):
         for kind in (JobKind.FINAL, JobKind.INTERIM):
             words = (short_window if window == "short" else transcriber).transcribe(pcm, TranscribeOptions(), kind)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import redis
 
-from tests.live import REPO_ROOT, free_port, stop_process
+from testbed.server import REPO_ROOT, free_port, stop_process
 
 
 @dataclass
