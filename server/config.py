@@ -24,8 +24,8 @@ def _default_cache_dir() -> Path:
 
 
 ALL_INTERFACES = ("", "0.0.0.0", "::")
-_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-_PREFIX_PART = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+_PREFIX_PART = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
 
 def parse_archive_url(url: str) -> tuple[str, str]:
@@ -37,11 +37,11 @@ def parse_archive_url(url: str) -> tuple[str, str]:
     if parts.scheme != "s3" or parts.query or parts.fragment:
         raise ValueError(f"archive URL must look like s3://bucket/prefix, got {url!r}")
     bucket = parts.netloc
-    if not _BUCKET.match(bucket) or ".." in bucket:
+    if not _BUCKET.fullmatch(bucket) or ".." in bucket:
         raise ValueError(f"invalid S3 bucket name {bucket!r} in {url!r}")
     segments = [segment for segment in parts.path.split("/") if segment]
     for segment in segments:
-        if not _PREFIX_PART.match(segment) or set(segment) == {"."}:
+        if not _PREFIX_PART.fullmatch(segment) or set(segment) == {"."}:
             raise ValueError(f"invalid key prefix segment {segment!r} in {url!r}")
     return bucket, "".join(f"{segment}/" for segment in segments)
 

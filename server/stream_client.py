@@ -56,7 +56,7 @@ def listen_url(options: StreamOptions) -> str:
         base += "/v1/listen"
     query: list[tuple[str, str]] = [
         ("encoding", "linear16"),
-        ("sample_rate", "16000"),
+        ("sample_rate", str(SAMPLE_RATE)),
         ("interim_results", "true" if options.interim else "false"),
         ("vad_events", "true"),
         ("utterance_end_ms", "1000"),

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
 
-from streaming.codecs import Encoding
+from streaming.codecs import SAMPLE_RATE, Encoding
 from streaming.jobs import Word
 from streaming.resample import MAX_RATE, MIN_RATE
 
@@ -19,7 +19,7 @@ MIN_UTTERANCE_END_MS = 1000
 MAX_UTTERANCE_END_MS = 5000
 MIN_ENDPOINTING_MS = 10
 MAX_ENDPOINTING_MS = 10_000
-_LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+_LANGUAGE = re.compile(r"[a-z]{2,3}(-[A-Za-z0-9]{2,8})*")
 _TRUE = {"true", "1", "yes"}
 _FALSE = {"false", "0", "no"}
 
@@ -51,7 +51,7 @@ def _bad(name: str, expected: str, value: str) -> ProtocolError:
 @dataclass(frozen=True, slots=True)
 class ListenParams:
     encoding: Encoding = Encoding.LINEAR16
-    sample_rate: int = 16_000
+    sample_rate: int = SAMPLE_RATE
     channels: int = 1
     multichannel: bool = False
     interim_results: bool = False
@@ -131,7 +131,7 @@ def parse_listen_params(query: Iterable[tuple[str, str]]) -> ListenParams:
         )
     if "language" in values:
         language = values["language"].strip()
-        if not _LANGUAGE.match(language):
+        if not _LANGUAGE.fullmatch(language):
             raise _bad("language", "a language code such as en or en-US", language)
         kwargs["language"] = language.split("-")[0].lower()
     if "model" in values and values["model"].strip():

@@ -24,13 +24,13 @@ import numpy as np
 from streaming.codecs import SAMPLE_RATE, Int16Array
 
 log = logging.getLogger("streamscribe.archive")
-_SESSION_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
+_SESSION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
 _FLUSH_BYTES = 256 * 1024
 WAV_HEADER_BYTES = 44
 
 
 def valid_session_id(session_id: str) -> bool:
-    return bool(_SESSION_ID.match(session_id))
+    return bool(_SESSION_ID.fullmatch(session_id))
 
 
 def recording_key(session_id: str, started: datetime, suffix: str) -> str:

@@ -66,7 +66,8 @@ def test_settings_check_the_archive_url_and_the_cli_sets_it() -> None:
 
 
 @pytest.mark.parametrize(
-    "session_id", ["../../etc/passwd", "..", "a/b", "a\\b", "", ".hidden", "id with space", "id%2F..", "x" * 129]
+    "session_id",
+    ["../../etc/passwd", "..", "a/b", "a\\b", "", ".hidden", "id with space", "id%2F..", "x" * 129, "abc\n"],
 )
 def test_keys_refuse_ids_that_are_not_plain(session_id: str) -> None:
     for make in (lambda: recording_key(session_id, STARTED, "wav"), lambda: index_key(session_id)):
