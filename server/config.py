@@ -13,9 +13,9 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from streaming.config import SessionConfig
 from streaming.pacing import PacingConfig
 from streaming.segmenter import SegmenterConfig
-from streaming.session import SessionConfig
 
 
 def _default_cache_dir() -> Path:
@@ -69,6 +69,7 @@ class AccessPolicy:
     archive: bool
     allow_archive_opt_out: bool
     recording_url_expiry_s: int
+    metrics_token: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +91,10 @@ class UploadConfig:
     jobs_in_flight: int
     result_timeout_s: float
     max_bytes: int
+    max_seconds: float
+    """Longest audio a file may decode to (413 beyond)."""
+    read_timeout_s: float
+    min_bytes_per_s: float
 
 
 class Settings(BaseSettings):
@@ -154,6 +159,9 @@ class Settings(BaseSettings):
 
     api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
     """Comma-separated keys; empty: no authentication."""
+    metrics_token: SecretStr | None = None
+    """With API keys set, `/metrics` answers only to this token or an API key (`Authorization: Bearer
+    ...`), and `/readyz` says only whether the server is ready. Unset: any API key reads `/metrics`."""
 
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["*"])
     """Comma-separated origins that may use the HTTP API and load the browser client from their pages;
@@ -199,8 +207,21 @@ class Settings(BaseSettings):
     min_speech_ms: int = Field(200, ge=0)
     max_segment_s: float = Field(15.0, ge=1.0, le=29.0)
     idle_timeout_s: float = Field(10.0, gt=0)
+    """A live session that sends neither audio nor KeepAlive for this long is closed (1011, NET-0001)."""
+    max_without_audio_s: float = Field(300.0, gt=0)
+    """A live session that sends no audio for this long is closed (1011) even while KeepAlive arrives:
+    a socket kept open with KeepAlive alone holds a session slot for nothing."""
+    max_outstanding_finals: int = Field(4, ge=1, le=64)
+    """Per channel of a live session: while this many of its utterances await their final, the gateway
+    stops reading that socket (TCP backpressure) until results come back. Deepgram accepts audio faster
+    than real time (people stream files that way); so do we, but such a client gets its transcripts at
+    the workers' pace and cannot fill the queue ahead of everyone else."""
     max_frame_bytes: int = Field(1 << 20, ge=1024)
     max_session_s: float = Field(4 * 3600.0, gt=0)
+    """Seconds of audio a live session may send (1008 after)."""
+    max_session_wall_s: float = Field(5 * 3600.0, gt=0)
+    """Seconds a live session may stay open, whatever it sends (1008 after): a client trickling audio
+    slower than real time cannot hold a slot past this."""
     max_sessions: int = Field(64, ge=1)
     drain_timeout_s: float = Field(60.0, gt=0)
     admission_queued_finals_per_worker: int = Field(4, ge=1)
@@ -208,6 +229,15 @@ class Settings(BaseSettings):
 
     max_upload_bytes: int = Field(500 * 1024 * 1024, ge=1)
     """Largest file POST /v1/listen and /v1/audio/transcriptions accept (413 above)."""
+    max_upload_seconds: float = Field(4 * 3600.0, gt=0)
+    """Longest audio an uploaded file may decode to (413 naming the limit): refused before decoding when
+    the file's header declares more, stopped as soon as the decoded audio passes it otherwise, so a
+    small file of compressed silence cannot fill the workers or the archive with hours of audio."""
+    upload_read_timeout_s: float = Field(30.0, gt=0)
+    """An upload body that sends nothing for this long is answered 408."""
+    upload_min_bytes_per_s: float = Field(8192.0, ge=0)
+    """An upload body arriving slower than this on average (after its first 10 s) is answered 408: a
+    slow-loris client holds a connection and a session slot while sending next to nothing."""
     upload_endpointing_ms: int = Field(1500, ge=10, le=10_000)
     """Silence that ends a segment of an uploaded file (longer than live: no one waits for a turn to end)."""
     upload_max_segment_s: float = Field(28.0, ge=1.0, le=29.0)
@@ -258,6 +288,9 @@ class Settings(BaseSettings):
             interim_step_s=self.interim_step_s,
             interim_pause_ms=self.interim_pause_ms,
             idle_timeout_s=self.idle_timeout_s,
+            max_without_audio_s=self.max_without_audio_s,
+            max_outstanding_finals=self.max_outstanding_finals,
+            max_wall_s=self.max_session_wall_s,
             max_frame_bytes=self.max_frame_bytes,
             max_session_s=self.max_session_s,
             drain_timeout_s=self.drain_timeout_s,
@@ -276,6 +309,7 @@ class Settings(BaseSettings):
             archive=self.archive,
             allow_archive_opt_out=self.allow_archive_opt_out,
             recording_url_expiry_s=self.recording_url_expiry_s,
+            metrics_token=self.metrics_token.get_secret_value() if self.metrics_token else None,
         )
 
     def live_config(self) -> LiveConfig:
@@ -289,7 +323,14 @@ class Settings(BaseSettings):
             max_segment_s=self.upload_max_segment_s,
         )
         return UploadConfig(
-            segmenter, self.vad_mode, self.upload_jobs_in_flight, self.upload_result_timeout_s, self.max_upload_bytes
+            segmenter,
+            self.vad_mode,
+            self.upload_jobs_in_flight,
+            self.upload_result_timeout_s,
+            self.max_upload_bytes,
+            self.max_upload_seconds,
+            self.upload_read_timeout_s,
+            self.upload_min_bytes_per_s,
         )
 
     def pacing_config(self) -> PacingConfig | None:

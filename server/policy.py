@@ -16,6 +16,7 @@ from enum import Enum
 from typing import Any
 
 from server.archive.base import Archive, ArchiveOutcome, DisabledArchive, Recording
+from server.config import AccessPolicy
 from server.runtime.gateway import Gateway
 from streaming.protocol import CloseCode
 
@@ -52,6 +53,16 @@ def authenticate(headers: Mapping[str, str], api_keys: Sequence[str]) -> Caller:
         offered.append(protocols[1])
     allowed = any(hmac.compare_digest(key.encode(), offer.encode()) for key in api_keys for offer in offered)
     return Caller(allowed, subprotocol)
+
+
+def may_monitor(headers: Mapping[str, str], policy: AccessPolicy) -> bool:
+    """Whether this caller may read `/metrics` and `/readyz`'s details: anyone
+    without keys; with keys, the metrics token or an API key (a Prometheus
+    scraper gets the token, so it holds no key that can transcribe)."""
+    if not policy.api_keys:
+        return True
+    keys = (*policy.api_keys, policy.metrics_token) if policy.metrics_token else policy.api_keys
+    return authenticate(headers, keys).allowed
 
 
 # -- admission --------------------------------------------------------------------------

@@ -250,6 +250,23 @@ def results_message(
     }
 
 
+def metadata_message(
+    request_id: str, sha256: str, created: str, seconds: float, params: ListenParams, model: ModelInfo
+) -> dict[str, Any]:
+    """The last message of a session: what was received (`sha256` of every audio byte, `seconds` of it)."""
+    return {
+        "type": "Metadata",
+        "transaction_key": "deprecated",
+        "request_id": request_id,
+        "sha256": sha256,
+        "created": created,
+        "duration": round(seconds, 3),
+        "channels": params.channels,
+        "models": [model.uuid],
+        "model_info": {model.uuid: model.as_dict()},
+    }
+
+
 def speech_started_message(channel: int, channels: int, timestamp: float) -> dict[str, Any]:
     return {"type": "SpeechStarted", "channel": [channel, channels], "timestamp": _round(timestamp)}
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from enum import Enum, auto
 from typing import Any
 
@@ -33,10 +33,11 @@ from streaming.actions import Action, CloseSocket, FinishSession, RecordAudio, S
 from streaming.archive_document import archive_document
 from streaming.channel import LiveChannel
 from streaming.codecs import FrameDecoder, Int16Array, downmix, split_channels
+from streaming.config import SessionConfig
 from streaming.context import SessionContext
 from streaming.finals import JobFactory
 from streaming.jobs import JobKind, JobResult, TranscribeOptions
-from streaming.pacing import InterimPacer, PacingConfig, WorkerLoad
+from streaming.pacing import InterimPacer, WorkerLoad
 from streaming.protocol import (
     CloseCode,
     CloseStream,
@@ -47,67 +48,12 @@ from streaming.protocol import (
     ProtocolError,
     UnknownControl,
     error_message,
+    metadata_message,
     parse_control,
 )
-from streaming.segmenter import Segmenter, SegmenterConfig
+from streaming.segmenter import Segmenter
 from streaming.speculative import SpeculativeStats
 from streaming.vad import VoiceDetector
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SessionConfig:
-    """A live session's knobs. Their defaults are written once, in the server's
-    settings (server/config.py, `Settings.session_config`), which builds this."""
-
-    default_endpointing_ms: int
-    interim_step_s: float
-    """New audio an open segment must gain before another interim job."""
-    interim_pause_ms: int | None
-    """Silence after which the words before it get an interim at once (streaming.pacing); None: off."""
-    interim_stall_s: float = 10.0
-    """An interim job unanswered this long no longer blocks the next one (not a setting)."""
-    idle_timeout_s: float
-    max_frame_bytes: int
-    max_session_s: float
-    drain_timeout_s: float
-    preroll_ms: int
-    min_speech_ms: int
-    max_segment_s: float
-    speculative_ms: int | None
-    """Silence after which the open segment's final job starts, before
-    endpointing confirms the end of the turn (a speculative final,
-    streaming.speculative): end-of-turn latency then approaches the endpointing
-    silence alone. A job is wasted when speech resumes after a pause this long.
-    None or 0: off, and so in a session whose endpointing is off or not longer
-    than this."""
-    interim_pacing: PacingConfig | None
-    """How the interim step adapts to the workers' load (streaming.pacing,
-    fed by `ListenSession.observe_load`). None: always `interim_step_s`."""
-
-    def __post_init__(self) -> None:
-        if self.speculative_ms is not None and self.speculative_ms < 0:
-            raise ValueError(f"speculative_ms must be >= 0 or None, not {self.speculative_ms}")
-
-    def endpointing_ms(self, params: ListenParams) -> int | None:
-        """The session's endpointing silence; None: endpointing is off."""
-        if params.endpointing_disabled:
-            return None
-        return self.default_endpointing_ms if params.endpointing_ms is None else params.endpointing_ms
-
-    def speculative_s(self, params: ListenParams) -> float | None:
-        """The session's speculative-final silence in seconds; None: off."""
-        endpointing = self.endpointing_ms(params)
-        if not self.speculative_ms or endpointing is None or self.speculative_ms >= endpointing:
-            return None
-        return self.speculative_ms / 1000
-
-    def segmenter_config(self, params: ListenParams) -> SegmenterConfig:
-        return SegmenterConfig(
-            endpointing_ms=self.endpointing_ms(params),
-            preroll_ms=self.preroll_ms,
-            min_speech_ms=self.min_speech_ms,
-            max_segment_s=self.max_segment_s,
-        )
 
 
 class State(Enum):
@@ -163,7 +109,7 @@ class ListenSession:
         ]
         self._sha256 = hashlib.sha256()
         self._input_samples = 0
-        self._last_activity = now
+        self._last_activity = self._last_audio = self._opened = now
         self._drain_started = 0.0
         self._close_code: int = CloseCode.NORMAL
         self._close_reason = ""
@@ -190,25 +136,21 @@ class ListenSession:
         return replace(self._context.speculative)
 
     @property
+    def accepts_input(self) -> bool:
+        """False while the session's finals are behind (`max_outstanding_finals`):
+        the shell then holds the client's frames and messages, in order, and stops
+        reading its socket, until this turns True again after results. Time spent
+        so does not count towards the idle limits: the client is waiting for us."""
+        budget = self.config.max_outstanding_finals * len(self._channels)
+        return sum(channel.unreleased_finals for channel in self._channels) < budget
+
+    @property
     def closed(self) -> bool:
         return self.state is State.CLOSED
 
     @property
     def close_code(self) -> int:
         return self._close_code
-
-    def metadata_message(self) -> dict[str, Any]:
-        return {
-            "type": "Metadata",
-            "transaction_key": "deprecated",
-            "request_id": self.session_id,
-            "sha256": self._sha256.hexdigest(),
-            "created": self.created,
-            "duration": round(self.audio_seconds, 3),
-            "channels": self.params.channels,
-            "models": [self.model.uuid],
-            "model_info": {self.model.uuid: self.model.as_dict()},
-        }
 
     # -- inputs ------------------------------------------------------------
     def observe_load(self, load: WorkerLoad, now: float) -> None:
@@ -229,7 +171,7 @@ class ListenSession:
                 "(max_frame_bytes); send frames of 20-250 ms",
                 now,
             )
-        self._last_activity = now
+        self._last_activity = self._last_audio = now
         self._sha256.update(data)
         block = self._decoder.decode(data)
         self._input_samples += len(block)
@@ -284,12 +226,10 @@ class ListenSession:
         return self._release(channel, now)
 
     def tick(self, now: float) -> list[Action]:
-        if self.state is State.ACTIVE and now - self._last_activity >= self.config.idle_timeout_s:
-            return self._begin_drain(
-                CloseCode.INTERNAL_ERROR,
-                f"NET-0001: no audio or KeepAlive received for {self.config.idle_timeout_s:g} s",
-                now,
-            )
+        if not self.accepts_input:
+            self._last_activity = self._last_audio = now  # the client is held back by us, not idle
+        if self.state is State.ACTIVE and (limit := self._limit_reached(now)) is not None:
+            return self._begin_drain(*limit, now)
         if self.state is State.DRAINING and now - self._drain_started >= self.config.drain_timeout_s:
             missing = sum(ch.unreleased_finals for ch in self._channels)
             description = f"{missing} final result(s) were not produced within {self.config.drain_timeout_s:g} s"
@@ -338,6 +278,19 @@ class ListenSession:
             actions.extend(self._release(channel, now))
         return actions
 
+    def _limit_reached(self, now: float) -> tuple[int, str] | None:
+        """The time limit an active session has reached, as (close code, reason)."""
+        config = self.config
+        if now - self._last_activity >= config.idle_timeout_s:
+            return CloseCode.INTERNAL_ERROR, f"NET-0001: no audio or KeepAlive received for {config.idle_timeout_s:g} s"
+        if now - self._last_audio >= config.max_without_audio_s:
+            reason = f"no audio received for {config.max_without_audio_s:g} s (KeepAlive alone does not keep a session)"
+            return CloseCode.INTERNAL_ERROR, f"NET-0001: {reason}"
+        if now - self._opened >= config.max_wall_s:
+            reason = f"session reached the maximum duration of {config.max_wall_s:g} s (max_session_wall_s)"
+            return CloseCode.POLICY_VIOLATION, reason
+        return None
+
     def _fail(self, code: int, reason: str, now: float) -> list[Action]:
         self.errors.append(reason)
         return [SendMessage(error_message(reason)), *self._begin_drain(code, reason, now)]
@@ -364,7 +317,14 @@ class ListenSession:
         for channel in self._channels:
             actions.extend(channel.maybe_utterance_end(active=self._active))
         self.state = State.CLOSED
-        actions.append(FinishSession(self.metadata_message(), self.transcript_document()))
+        actions.append(
+            FinishSession(
+                metadata_message(
+                    self.session_id, self._sha256.hexdigest(), self.created, self.audio_seconds, self.params, self.model
+                ),
+                self.transcript_document(),
+            )
+        )
         actions.append(CloseSocket(self._close_code, self._close_reason))
         return actions
 

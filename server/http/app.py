@@ -16,6 +16,7 @@ from server.http.live import listen_endpoint
 from server.http.page import install_web
 from server.http.recordings import get_recording, get_recording_audio
 from server.http.uploads import deepgram_listen, list_models, openai_transcriptions
+from server.policy import may_monitor
 from server.runtime.embedded import Runtime, embedded_runtime
 from server.runtime.gateway import Gateway
 
@@ -27,21 +28,21 @@ async def healthz(request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
+    """Ready or not; the details (workers, model, sessions) only to a caller who may monitor."""
     gateway: Gateway = request.app.state.gateway
     state = await gateway.readiness()
-    return JSONResponse(
-        {
-            "ready": state.ready,
-            "detail": state.detail,
-            "warm_workers": state.warm_workers,
-            "sessions": gateway.active_sessions,
-        },
-        status_code=200 if state.ready else 503,
-    )
+    body: dict[str, object] = {"ready": state.ready}
+    if may_monitor(request.headers, gateway.policy):
+        body |= {"detail": state.detail, "warm_workers": state.warm_workers, "sessions": gateway.active_sessions}
+    return JSONResponse(body, status_code=200 if state.ready else 503)
 
 
 async def metrics(request: Request) -> Response:
     gateway: Gateway = request.app.state.gateway
+    if not may_monitor(request.headers, gateway.policy):
+        return JSONResponse(
+            {"err_code": "INVALID_AUTH", "err_msg": "/metrics needs the metrics token or an API key"}, status_code=401
+        )
     depth = await gateway.queue.depth()
     gateway.metrics.queue_depth.labels("final").set(depth.finals)
     gateway.metrics.queue_depth.labels("interim").set(depth.interims)

@@ -62,23 +62,54 @@ async def _drain(body: AsyncIterator[bytes]) -> None:
             return
 
 
-async def _limited(request: Request, limit: int) -> AsyncGenerator[bytes, None]:
-    """The request body, raising 413 (after draining a bounded tail) once it passes `limit`."""
+@dataclass(frozen=True, slots=True)
+class BodyLimits:
+    """How much a request body may carry and how slowly it may arrive."""
+
+    max_bytes: int
+    read_timeout_s: float
+    """No byte for this long: 408."""
+    min_bytes_per_s: float
+    """After `grace_s`, a body arriving slower than this on average: 408 (a slow-loris client
+    holds a connection and a session slot while sending next to nothing)."""
+    grace_s: float = 10.0
+
+
+def too_slow(message: str) -> UploadError:
+    return UploadError(408, "request_timeout", f"the upload {message}; send the file at a steady pace", "file")
+
+
+async def _limited(request: Request, limits: BodyLimits) -> AsyncGenerator[bytes, None]:
+    """The request body, raising 413 (after draining a bounded tail) once it passes the size
+    limit, and 408 when it stalls or trickles."""
     body = request.stream()
+    limit = limits.max_bytes
     declared = _declared_length(request)
     if declared is not None and declared > limit:
         await _drain(body)
         raise too_large(limit, declared)
     total = 0
-    async for chunk in body:
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    while True:
+        try:
+            chunk = await asyncio.wait_for(anext(body), limits.read_timeout_s)
+        except StopAsyncIteration:
+            return
+        except TimeoutError:
+            raise too_slow(f"stalled: no data for {limits.read_timeout_s:g} s (upload_read_timeout_s)") from None
         total += len(chunk)
         if total > limit:
             await _drain(body)
             raise too_large(limit)
+        elapsed = loop.time() - started
+        if elapsed > limits.grace_s and total < limits.min_bytes_per_s * elapsed:
+            rate = f"{total / elapsed:.0f} bytes/s"
+            raise too_slow(f"arrives too slowly: {rate}, under {limits.min_bytes_per_s:g} (upload_min_bytes_per_s)")
         yield chunk
 
 
-async def receive_body(request: Request, limit: int) -> RawBody:
+async def receive_body(request: Request, limits: BodyLimits) -> RawBody:
     """The raw request body in an anonymous temporary file (gone when closed)."""
     file = cast(BinaryIO, await asyncio.to_thread(tempfile.TemporaryFile, prefix="streamscribe-upload-"))
     digest = hashlib.sha256()
@@ -86,7 +117,7 @@ async def receive_body(request: Request, limit: int) -> RawBody:
     batch: list[bytes] = []
     batched = 0
     try:
-        async for chunk in _limited(request, limit):
+        async for chunk in _limited(request, limits):
             digest.update(chunk)
             size += len(chunk)
             batch.append(chunk)
@@ -103,10 +134,10 @@ async def receive_body(request: Request, limit: int) -> RawBody:
     return RawBody(file, size, digest.hexdigest())
 
 
-async def receive_form(request: Request, limit: int, max_fields: int = 64) -> FormData:
-    """A multipart form whose file parts are spooled to disk; the whole body may not pass `limit`.
+async def receive_form(request: Request, limits: BodyLimits, max_fields: int = 64) -> FormData:
+    """A multipart form whose file parts are spooled to disk; the whole body is held to `limits`.
     The caller closes it (`await form.close()`)."""
-    parser = _Spooled(request.headers, _limited(request, limit), max_files=4, max_fields=max_fields)
+    parser = _Spooled(request.headers, _limited(request, limits), max_files=4, max_fields=max_fields)
     try:
         return await parser.parse()
     except MultiPartException as error:

@@ -10,6 +10,7 @@ import json
 import logging
 import time
 import uuid
+from collections import deque
 from datetime import UTC, datetime
 from typing import Any, assert_never
 
@@ -101,6 +102,9 @@ class LiveConnection:
         self.connected = True
         self._recording: Recording | None = None
         self._frame_slots = asyncio.Semaphore(MAX_QUEUED_FRAMES)
+        self._held: deque[ClientBytes | ClientText] = deque()
+        """Client input the session does not accept yet (its finals are behind), in arrival order.
+        Each held frame keeps its slot, so the reader stops reading the socket: TCP backpressure."""
 
     async def run(self) -> None:
         gateway, session = self.gateway, self.session
@@ -115,7 +119,7 @@ class LiveConnection:
                     event = await asyncio.wait_for(inbox.get(), timeout=TICK_S)
                 except TimeoutError:
                     event = None
-                await self._dispatch(self._feed(event))
+                await self._handle(event)
         except Exception:
             log.exception("session %s failed", session.session_id)
             gateway.metrics.errors.labels("session").inc()
@@ -129,6 +133,22 @@ class LiveConnection:
             gateway.unregister(session.session_id)
             gateway.metrics.audio_seconds.inc(session.audio_seconds)
             gateway.metrics.count_speculative(session.speculative)
+
+    async def _handle(self, event: SessionEvent | None) -> None:
+        """Client input waits while the session does not accept it; the end of the
+        client or of the server first feeds whatever waits (accepted audio is transcribed)."""
+        held = self._held
+        if isinstance(event, ClientBytes | ClientText) and (held or not self.session.accepts_input):
+            held.append(event)
+            return
+        if isinstance(event, ClientGone | ShutdownRequested):
+            await self._feed_held(everything=True)
+        await self._dispatch(self._feed(event))
+        await self._feed_held()
+
+    async def _feed_held(self, *, everything: bool = False) -> None:
+        while self._held and not self.session.closed and (everything or self.session.accepts_input):
+            await self._dispatch(self._feed(self._held.popleft()))
 
     def _feed(self, event: SessionEvent | None) -> list[Action]:
         """Hand one inbox event (None: the tick) to the session."""

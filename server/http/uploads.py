@@ -15,7 +15,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 
-from server.http.intake import file_of, receive_body, receive_form
+from server.http.intake import BodyLimits, file_of, receive_body, receive_form
 from server.policy import OPT_OUT_REFUSED, admission, authenticate, opt_out_refused
 from server.runtime.gateway import Gateway
 from server.uploads.formats import (
@@ -64,6 +64,11 @@ OPENAI_FIELDS = frozenset(
 
 def authorized(request: Request, gateway: Gateway) -> bool:
     return authenticate(request.headers, gateway.policy.api_keys).allowed
+
+
+def body_limits(gateway: Gateway) -> BodyLimits:
+    uploads = gateway.uploads
+    return BodyLimits(uploads.max_bytes, uploads.read_timeout_s, uploads.min_bytes_per_s)
 
 
 async def admit(gateway: Gateway) -> None:
@@ -129,11 +134,18 @@ async def _deepgram(request: Request, gateway: Gateway, request_id: str) -> dict
     utterances = _bool("utterances", query["utterances"]) if "utterances" in query else False
     utt_split = _float("utt_split", query.get("utt_split", "0.8"), 0.05, 60.0)
     await admit(gateway)
-    body = await receive_body(request, gateway.uploads.max_bytes)
+    with gateway.receiving_upload():
+        body = await receive_body(request, body_limits(gateway))
     try:
         if body.size == 0:
             raise UploadError(400, "empty_body", "the request body is empty: send the audio file as the body")
-        prepared = await asyncio.to_thread(prepare, body.file, "the request body", multichannel=params.multichannel)
+        prepared = await asyncio.to_thread(
+            prepare,
+            body.file,
+            "the request body",
+            multichannel=params.multichannel,
+            max_seconds=gateway.uploads.max_seconds,
+        )
         options = UploadOptions(
             language=params.language,
             hotwords=params.keyterms,
@@ -231,7 +243,8 @@ async def _openai(request: Request, gateway: Gateway) -> Response:
             f"expected a multipart/form-data body with the audio in the field 'file', got {content_type or 'none'}",
         )
     await admit(gateway)
-    form = await receive_form(request, gateway.uploads.max_bytes)
+    with gateway.receiving_upload():
+        form = await receive_form(request, body_limits(gateway))
     try:
         fields = _openai_fields(form)
         response_format = fields["response_format"] or "json"
@@ -256,7 +269,9 @@ async def _openai(request: Request, gateway: Gateway) -> Response:
         language = _language(fields["language"])
         upload = form["file"]
         name = getattr(upload, "filename", None) or "file"
-        prepared = await asyncio.to_thread(prepare, file_of(upload), f"the uploaded file {name[:100]!r}")
+        prepared = await asyncio.to_thread(
+            prepare, file_of(upload), f"the uploaded file {name[:100]!r}", max_seconds=gateway.uploads.max_seconds
+        )
         options = UploadOptions(
             language=language,
             prompt=(fields["prompt"] or None),

@@ -45,7 +45,7 @@ class GatewayQueue(Protocol):
     async def depth(self) -> QueueDepth: ...
 
     def forget(self, session_id: str) -> None:
-        """The session has ended: stop tracking its jobs."""
+        """The session has ended: stop tracking its jobs, and drop those no worker has started."""
         ...
 
     def withdraw(self, job: Job) -> None:
@@ -122,7 +122,10 @@ class MemoryJobQueue:
         return QueueDepth(len(self._finals), len(self._interims), self._running)
 
     def forget(self, session_id: str) -> None:
-        return None
+        """The session has ended: its jobs still queued are work for nobody."""
+        self._finals = deque((job, at) for job, at in self._finals if job.session_id != session_id)
+        for key in [key for key in self._interims if key[0] == session_id]:
+            del self._interims[key]
 
     def withdraw(self, job: Job) -> None:
         # Revisions are unique within a session. A job a worker has taken

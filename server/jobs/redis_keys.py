@@ -25,3 +25,8 @@ def worker_heartbeat(worker_id: str) -> str:
 def latest_revision(session_id: str, channel: int) -> str:
     """The newest job revision of a stream: an interim below it is superseded."""
     return f"{PREFIX}:revision:{session_id}:{channel}"
+
+
+def session_ended(session_id: str) -> str:
+    """Present (with a TTL) once a session has ended: workers skip its jobs still queued."""
+    return f"{PREFIX}:ended:{session_id}"

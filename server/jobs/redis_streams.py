@@ -23,7 +23,6 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-import numpy as np
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError
@@ -31,7 +30,8 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from server.jobs import redis_keys as keys
 from server.jobs.queue import QueueDepth, TakenJob
-from streaming.jobs import Job, JobKind, JobResult, TranscribeOptions, Word
+from server.jobs.redis_codec import Fields, decode_job, decode_result, encode_job, encode_result
+from streaming.jobs import Job, JobKind, JobResult
 
 log = logging.getLogger("streamscribe.redis")
 
@@ -40,8 +40,6 @@ RESULTS_TTL_S = 3600
 REVISION_TTL_S = 3600
 BLOCK_MS = 1000
 DOWN_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError)
-
-Fields = dict[bytes, bytes]
 
 
 def connect(url: str) -> aioredis.Redis:
@@ -65,84 +63,6 @@ class Backoff:
 # -- wire format ---------------------------------------------------------------
 
 
-def encode_job(job: Job) -> dict[str, bytes]:
-    meta = {
-        "session_id": job.session_id,
-        "channel": job.channel,
-        "seq": job.seq,
-        "kind": job.kind.value,
-        "revision": job.revision,
-        "start": job.start,
-        "reply_to": job.reply_to,
-        "options": {
-            "language": job.options.language,
-            "prompt": job.options.prompt,
-            "hotwords": list(job.options.hotwords),
-            "model": job.options.model,
-        },
-        "enqueued_at": time.time(),
-    }
-    return {"meta": json.dumps(meta).encode(), "audio": job.audio.astype("<i2").tobytes()}
-
-
-def decode_job(fields: Fields) -> tuple[Job, float]:
-    meta = json.loads(fields[b"meta"])
-    options = meta["options"]
-    job = Job(
-        session_id=meta["session_id"],
-        channel=meta["channel"],
-        seq=meta["seq"],
-        kind=JobKind(meta["kind"]),
-        revision=meta["revision"],
-        start=meta["start"],
-        audio=np.frombuffer(fields[b"audio"], dtype="<i2").astype(np.int16),
-        options=TranscribeOptions(
-            language=options["language"],
-            prompt=options["prompt"],
-            hotwords=tuple(options["hotwords"]),
-            model=options["model"],
-        ),
-        reply_to=meta["reply_to"],
-    )
-    return job, float(meta["enqueued_at"])
-
-
-def encode_result(result: JobResult) -> dict[str, bytes]:
-    body = {
-        "session_id": result.session_id,
-        "channel": result.channel,
-        "seq": result.seq,
-        "kind": result.kind.value,
-        "revision": result.revision,
-        "words": [[w.text, w.start, w.end, w.confidence] for w in result.words],
-        "error": result.error,
-        "queue_seconds": result.queue_seconds,
-        "transcribe_seconds": result.transcribe_seconds,
-        "published_at": time.time(),
-    }
-    return {"result": json.dumps(body).encode()}
-
-
-def decode_result(fields: Fields) -> tuple[JobResult, float]:
-    body = json.loads(fields[b"result"])
-    result = JobResult(
-        session_id=body["session_id"],
-        channel=body["channel"],
-        seq=body["seq"],
-        kind=JobKind(body["kind"]),
-        revision=body["revision"],
-        words=tuple(Word(t, s, e, c) for t, s, e, c in body["words"]),
-        error=body["error"],
-        queue_seconds=body["queue_seconds"],
-        transcribe_seconds=body["transcribe_seconds"],
-        published_at=float(body["published_at"]),
-    )
-    return result, result.published_at
-
-
-# -- gateway side ---------------------------------------------------------------
-
-
 class RedisGatewayQueue:
     def __init__(self, redis: aioredis.Redis, gateway_id: str) -> None:
         self.redis = redis
@@ -150,6 +70,7 @@ class RedisGatewayQueue:
         self._results_key = keys.results_stream(gateway_id)
         self._unanswered: dict[tuple[str, int, int, JobKind], Job] = {}
         self._resend_needed = False
+        self._marking: set[asyncio.Task[None]] = set()
 
     async def submit(self, job: Job) -> None:
         if job.kind is JobKind.FINAL:
@@ -177,8 +98,18 @@ class RedisGatewayQueue:
         self._resend_needed = False
 
     def forget(self, session_id: str) -> None:
+        """Stop tracking the session's jobs, and mark it ended so that workers skip those still queued."""
         for key in [key for key in self._unanswered if key[0] == session_id]:
             del self._unanswered[key]
+        task = asyncio.create_task(self._mark_ended(session_id), name=f"ended-{session_id}")
+        self._marking.add(task)
+        task.add_done_callback(self._marking.discard)
+
+    async def _mark_ended(self, session_id: str) -> None:
+        try:
+            await self.redis.set(keys.session_ended(session_id), 1, ex=REVISION_TTL_S)
+        except DOWN_ERRORS as error:  # the jobs are then decoded for nothing, as before
+            log.warning("redis unavailable, session %s not marked ended: %s", session_id, error)
 
     def withdraw(self, job: Job) -> None:
         """Not sent again after an outage. A worker may still decode it (it
@@ -276,7 +207,7 @@ class RedisWorkerQueue:
                 if not taken:
                     # One at a time here: interims are never batched (a final waits for at most one).
                     taken = await self._read({keys.JOBS_FINAL: ">", keys.JOBS_INTERIM: ">"}, 1, BLOCK_MS)
-                jobs = await self._skip_superseded(taken)
+                jobs = await self._skip_unwanted(taken)
                 self._backoff.reset()
                 return jobs
             except ResponseError as error:
@@ -332,16 +263,22 @@ class RedisWorkerQueue:
                 return taken
         return taken
 
-    async def _skip_superseded(self, taken: list[TakenJob]) -> list[TakenJob]:
-        interims = [t for t in taken if t.job.kind is JobKind.INTERIM]
-        if not interims:
+    async def _skip_unwanted(self, taken: list[TakenJob]) -> list[TakenJob]:
+        """Acknowledge without decoding the jobs of sessions that have ended and the
+        interims a newer job of their stream has superseded."""
+        if not taken:
             return taken
+        ended = await self.redis.mget([keys.session_ended(t.job.session_id) for t in taken])
+        interims = [t for t, gone in zip(taken, ended, strict=True) if not gone and t.job.kind is JobKind.INTERIM]
         latest = await self.redis.mget([keys.latest_revision(t.job.session_id, t.job.channel) for t in interims])
-        stale = {id(t) for t, newest in zip(interims, latest, strict=True) if newest and int(newest) > t.job.revision}
+        unwanted = {id(t) for t, gone in zip(taken, ended, strict=True) if gone}
+        unwanted |= {
+            id(t) for t, newest in zip(interims, latest, strict=True) if newest and int(newest) > t.job.revision
+        }
         for t in taken:
-            if id(t) in stale:
+            if id(t) in unwanted:
                 await self._acknowledge(t)
-        return [t for t in taken if id(t) not in stale]
+        return [t for t in taken if id(t) not in unwanted]
 
     async def _acknowledge(self, taken: TakenJob) -> None:
         assert taken.receipt is not None

@@ -11,7 +11,7 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 
 from server.archive.base import Archive
@@ -79,6 +79,7 @@ class Gateway:
     gateway_id: str = "embedded"
     inboxes: dict[str, Inbox] = field(default_factory=dict)
     accepting: bool = True
+    receiving_uploads: int = 0
     _router: asyncio.Task[None] | None = None
     _all_closed: asyncio.Event = field(default_factory=asyncio.Event)
     load: LoadMonitor = field(init=False)
@@ -104,7 +105,17 @@ class Gateway:
 
     @property
     def active_sessions(self) -> int:
-        return len(self.inboxes)
+        """Live sessions and uploads: transcribing, or (uploads) still receiving their body."""
+        return len(self.inboxes) + self.receiving_uploads
+
+    @contextlib.contextmanager
+    def receiving_upload(self) -> Iterator[None]:
+        """An upload counts against `max_sessions` from its first byte, not only once its body is in."""
+        self.receiving_uploads += 1
+        try:
+            yield
+        finally:
+            self.receiving_uploads -= 1
 
     def start(self) -> None:
         self._router = asyncio.create_task(self._route(), name="result-router")

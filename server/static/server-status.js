@@ -8,7 +8,9 @@ export async function watchServer(element) {
   try {
     const response = await fetch('readyz', { cache: 'no-store' });
     const body = await response.json();
-    element.textContent = body.ready ? `Server ready · ${body.detail}` : `Server starting · ${body.detail}`;
+    // A server with API keys tells only whether it is ready (the details are for monitoring).
+    const detail = body.detail ? ` · ${body.detail}` : '';
+    element.textContent = `${body.ready ? 'Server ready' : 'Server starting'}${detail}`;
     if (!body.ready) setTimeout(() => watchServer(element), 5000);
   } catch {
     element.textContent = 'Server not reachable';

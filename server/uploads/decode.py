@@ -16,6 +16,10 @@ class MediaError(Exception):
     """A file that FFmpeg cannot read as audio; the message says why."""
 
 
+class MediaTooLong(MediaError):
+    """A file longer than the decoder may decode (its `max_seconds`)."""
+
+
 # Containers whose header states the duration, so that a file cut short shows.
 # (MP3 and Ogg durations are estimated or read from the last page: no use.)
 _DECLARING_FORMATS = ("matroska", "webm", "mov", "mp4", "m4a", "3gp", "wav", "w64", "flac", "aiff", "caf")
@@ -39,10 +43,21 @@ class AudioDecoder:
     downmixed by FFmpeg unless `keep_channels`. Raises MediaError, with a
     message that says what is wrong, for a file FFmpeg cannot open, one without
     audio, a decoding failure, and a file that ends well before the duration
-    its header declares (truncated)."""
+    its header declares (truncated); MediaTooLong for one longer than
+    `max_seconds`, before decoding when the header says so and otherwise as
+    soon as the decoded audio passes it (no block past the limit is returned)."""
 
-    def __init__(self, source: str | Path | BinaryIO, *, name: str = "file", keep_channels: bool = False) -> None:
+    def __init__(
+        self,
+        source: str | Path | BinaryIO,
+        *,
+        name: str = "file",
+        keep_channels: bool = False,
+        max_seconds: float | None = None,
+    ) -> None:
         self.name = name
+        self.max_seconds = max_seconds
+        """Decode no more than this: MediaTooLong when the header declares more, or the audio runs past it."""
         try:
             self._container = av.open(source if not isinstance(source, Path) else str(source), mode="r")
         except (av.error.FFmpegError, OSError, ValueError) as error:
@@ -63,6 +78,7 @@ class AudioDecoder:
                 sample_rate=rate,
                 declared_duration=self._declared_duration(),
             )
+            self._refuse_if_longer(self.info.declared_duration, declared=True)
         except BaseException:
             self._container.close()
             raise
@@ -108,12 +124,22 @@ class AudioDecoder:
                 f"{self.name} is corrupt: decoding failed after {self.seconds + count / SAMPLE_RATE:.1f} s "
                 f"({_reason(error)})"
             ) from error
+        self._refuse_if_longer((self.samples + count) / SAMPLE_RATE, declared=False)
         self.samples += count
         if self.finished:
             self._check_complete()
         if not blocks:
             return np.zeros((0, self.channels), dtype=np.int16)
         return np.concatenate(blocks) if len(blocks) > 1 else blocks[0]
+
+    def _refuse_if_longer(self, seconds: float | None, *, declared: bool) -> None:
+        limit = self.max_seconds
+        if limit is None or seconds is None or seconds <= limit:
+            return
+        what = f"its header declares {_hms(seconds)} of audio" if declared else f"its audio runs past {_hms(limit)}"
+        raise MediaTooLong(
+            f"{self.name} is too long: {what}; this server transcribes at most {_hms(limit)} (max_upload_seconds)"
+        )
 
     def _check_complete(self) -> None:
         declared = self.info.declared_duration
@@ -135,6 +161,30 @@ class AudioDecoder:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def wav_shortfall(head: bytes, size: int) -> int:
+    """Bytes a WAV file lacks of the data chunk its header declares (0 when
+    complete, not a WAV, or the size is a streaming placeholder). FFmpeg
+    trusts the bytes it finds for WAV and reports that shorter duration, so
+    a file cut short can only be told from its header."""
+    if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return 0
+    offset = 12
+    while offset + 8 <= len(head):
+        chunk, length = head[offset : offset + 4], int.from_bytes(head[offset + 4 : offset + 8], "little")
+        if chunk == b"data":
+            if length in (0, 0xFFFFFFFF):
+                return 0  # written before the length was known
+            return max(0, offset + 8 + length - size)
+        offset += 8 + length + (length & 1)
+    return 0
+
+
+def _hms(seconds: float) -> str:
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
 def _reason(error: BaseException) -> str:

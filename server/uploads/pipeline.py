@@ -24,7 +24,7 @@ import numpy as np
 from server.archive.base import ArchiveOutcome, Recording
 from server.policy import archive_for, finish_archive
 from server.runtime.gateway import Gateway, Inbox, ShutdownRequested
-from server.uploads.decode import AudioDecoder, AudioInfo, MediaError
+from server.uploads.decode import AudioDecoder, AudioInfo, MediaError, MediaTooLong, wav_shortfall
 from server.uploads.sniff import SNIFF_BYTES, Sniffed, sniff
 from streaming.archive_document import archive_document
 from streaming.codecs import SAMPLE_RATE, Int16Array
@@ -38,6 +38,8 @@ log = logging.getLogger("streamscribe.pipeline")
 STEP_SAMPLES = 5 * SAMPLE_RATE
 """Audio decoded and segmented per step (per channel)."""
 SUPPORTED = "wav, mp3, m4a, mp4, ogg/opus, webm, flac"
+WAV_TRUNCATION_TOLERANCE_BYTES = 4096
+"""A WAV a few samples short of its header is not worth refusing (some writers round)."""
 
 
 class UploadError(Exception):
@@ -117,10 +119,13 @@ class Prepared:
         self.decoder.close()
 
 
-def prepare(file: BinaryIO, name: str, *, multichannel: bool = False) -> Prepared:
-    """Sniff and open an upload (blocking: run it in a thread). Raises UploadError (400)."""
+def prepare(file: BinaryIO, name: str, *, multichannel: bool = False, max_seconds: float | None = None) -> Prepared:
+    """Sniff and open an upload (blocking: run it in a thread). Raises
+    UploadError: 400 for a file that is not usable audio, 413 for one whose
+    header declares more than `max_seconds`."""
     file.seek(0)
     head = file.read(SNIFF_BYTES)
+    size = file.seek(0, 2)
     file.seek(0)
     if not head:
         raise UploadError(400, "empty_file", f"{name} is empty (0 bytes): there is no audio to transcribe", "file")
@@ -132,8 +137,17 @@ def prepare(file: BinaryIO, name: str, *, multichannel: bool = False) -> Prepare
             f"{name} is {sniffed.summary()}, not audio; upload an audio or video file ({SUPPORTED}, ...)",
             "file",
         )
+    if (missing := wav_shortfall(head, size)) > WAV_TRUNCATION_TOLERANCE_BYTES:
+        raise UploadError(
+            400,
+            "invalid_file",
+            f"{name} is truncated: its WAV header declares {missing} more bytes of audio than the file has",
+            "file",
+        )
     try:
-        decoder = AudioDecoder(file, name=name, keep_channels=multichannel)
+        decoder = AudioDecoder(file, name=name, keep_channels=multichannel, max_seconds=max_seconds)
+    except MediaTooLong as error:
+        raise UploadError(413, "file_too_long", str(error), "file") from error
     except MediaError as error:
         hint = "" if sniffed.is_media else f"; libmagic does not recognize it either ({sniffed.summary()})"
         raise UploadError(400, "invalid_file", f"{error}{hint}", "file") from error
@@ -241,6 +255,8 @@ class _Run:
             self._stepping = asyncio.ensure_future(asyncio.to_thread(self._step))
             try:
                 block, events = await asyncio.shield(self._stepping)
+            except MediaTooLong as error:
+                raise UploadError(413, "file_too_long", str(error), "file") from error
             except MediaError as error:
                 raise UploadError(400, "invalid_file", str(error), "file") from error
             if len(block):

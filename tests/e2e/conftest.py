@@ -9,6 +9,7 @@ from testbed.server import ServerProcess
 
 TEST_API_KEY = "test-key-0123456789"
 STRICT_MAX_UPLOAD_BYTES = 256 * 1024
+STRICT_MAX_UPLOAD_SECONDS = 60
 
 
 @pytest.fixture(scope="session")
@@ -23,7 +24,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
 @pytest.fixture(scope="session")
 def strict_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """A second server with authentication, a short idle timeout, room for two
-    sessions, a 256 KiB upload limit, and an archive directory that cannot be
+    sessions, a 256 KiB and 60 s upload limit, a 2 s upload read timeout, and an archive directory that cannot be
     written (it is a file)."""
     root = tmp_path_factory.mktemp("strict")
     blocked = root / "archive-is-a-file"
@@ -35,6 +36,8 @@ def strict_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerPr
             "STREAMSCRIBE_IDLE_TIMEOUT_S": "1.5",
             "STREAMSCRIBE_MAX_SESSIONS": "2",
             "STREAMSCRIBE_MAX_UPLOAD_BYTES": str(STRICT_MAX_UPLOAD_BYTES),
+            "STREAMSCRIBE_MAX_UPLOAD_SECONDS": str(STRICT_MAX_UPLOAD_SECONDS),
+            "STREAMSCRIBE_UPLOAD_READ_TIMEOUT_S": "2",
         },
     ).start()
     yield process

@@ -21,9 +21,9 @@ from tests.e2e.conftest import TEST_API_KEY
 pytestmark = pytest.mark.e2e
 
 
-def get(url: str) -> tuple[int, str]:
+def get(url: str, headers: dict[str, str] | None = None) -> tuple[int, str]:
     try:
-        with urllib.request.urlopen(url, timeout=5) as response:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {}), timeout=5) as response:
             return response.status, response.read().decode()
     except urllib.error.HTTPError as error:
         return error.code, error.read().decode()
@@ -41,6 +41,29 @@ def test_health_ready_and_metrics(server: ServerProcess) -> None:
     sessions = next(line for line in metrics.splitlines() if line.startswith("streamscribe_sessions_total "))
     assert float(sessions.split()[1]) >= 1
     assert 'streamscribe_whisper_seconds_count{kind="final"}' in metrics
+
+
+def test_monitoring_needs_a_credential_when_keys_are_set(strict_server: ServerProcess) -> None:
+    base = strict_server.http_url
+    assert get(base + "/healthz")[0] == 200  # liveness stays open for probes
+    assert get(base + "/metrics")[0] == 401
+    assert get(base + "/metrics", {"Authorization": "Bearer nope"})[0] == 401
+    status, metrics = get(base + "/metrics", {"Authorization": f"Token {TEST_API_KEY}"})
+    assert status == 200 and "streamscribe_sessions_total" in metrics
+    status, body = get(base + "/readyz")
+    assert status == 200 and json.loads(body) == {"ready": True}  # nothing about workers, model or sessions
+    status, body = get(base + "/readyz", {"Authorization": f"Bearer {TEST_API_KEY}"})
+    assert {"ready", "detail", "warm_workers", "sessions"} <= set(json.loads(body))
+
+
+async def test_a_token_subprotocol_is_echoed_as_the_client_spelled_it(strict_server: ServerProcess) -> None:
+    async with websockets.connect(
+        listen_url(strict_server.ws_url),
+        subprotocols=[websockets.Subprotocol("Token"), websockets.Subprotocol(TEST_API_KEY)],
+    ) as ws:
+        assert ws.subprotocol == "Token"
+        await ws.send(json.dumps({"type": "CloseStream"}))
+        assert json.loads(await ws.recv())["type"] == "Metadata"
 
 
 async def test_subprotocol_token_authenticates_and_is_echoed(strict_server: ServerProcess) -> None:

@@ -3,6 +3,7 @@ size limits and keys on a strict server."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,9 @@ from testbed import audio, corpora
 from testbed.server import ServerProcess
 from tests.e2e.conftest import STRICT_MAX_UPLOAD_BYTES, TEST_API_KEY
 from tests.e2e.uploads import (
+    CONTAINERS,
     JFK_WER_BOUND,
+    ffmpeg,
     make_files,
     openai_client,
     post_listen,
@@ -159,3 +162,44 @@ def test_strict_server_limits_size_and_checks_keys(strict_server: ServerProcess,
     assert accepted.status_code == 200
     archive = accepted.json()["metadata"]["archive"]
     assert archive["stored"] is False and "archive-is-a-file" in archive["error"]
+
+
+@pytest.mark.parametrize(("ext", "declared"), [("flac", True), ("ogg", False)])
+def test_a_file_that_decodes_past_the_limit_is_refused_with_413(
+    strict_server: ServerProcess, tmp_path: Path, ext: str, declared: bool
+) -> None:
+    """Compressed silence: a small file, 90 s of audio against a 60 s limit. FLAC declares its length
+    (refused before decoding), Ogg/Opus does not (stopped once the decoded audio passes the limit)."""
+    audio.write_wav(tmp_path / "silence.wav", audio.silence(90.0))
+    body = ffmpeg(tmp_path / "silence.wav", tmp_path / f"silence.{ext}", CONTAINERS[ext][0]).read_bytes()
+    assert len(body) < STRICT_MAX_UPLOAD_BYTES
+    refused = post_listen(strict_server, body, headers={"authorization": f"Token {TEST_API_KEY}"})
+    assert refused.status_code == 413, refused.text
+    message = refused.json()["err_msg"]
+    assert "too long" in message and "1:00" in message and "max_upload_seconds" in message
+    assert ("header declares 1:30" in message) == declared
+
+
+def test_a_truncated_wav_is_refused(server: ServerProcess, files: dict[str, Path]) -> None:
+    whole = files["jfk.wav"].read_bytes()
+    cut = post_listen(server, whole[: len(whole) // 2])
+    assert cut.status_code == 400, cut.text
+    assert cut.json()["err_code"] == "INVALID_FILE" and "truncated" in cut.json()["err_msg"]
+
+
+async def test_a_stalled_upload_is_answered_408_and_counted_while_it_lasts(strict_server: ServerProcess) -> None:
+    host, port = strict_server.http_url.removeprefix("http://").rsplit(":", 1)
+    reader, writer = await asyncio.open_connection(host, int(port))
+    head = (
+        f"POST /v1/listen HTTP/1.1\r\nHost: x\r\nAuthorization: Token {TEST_API_KEY}\r\nContent-Length: 100000\r\n\r\n"
+    )
+    writer.write(head.encode() + b"RIFF")  # then nothing: a slow-loris client
+    await writer.drain()
+    await asyncio.sleep(0.5)
+    async with httpx.AsyncClient() as client:
+        ready = await client.get(f"{strict_server.http_url}/readyz", headers={"authorization": f"Token {TEST_API_KEY}"})
+    assert ready.json()["sessions"] >= 1  # it holds a slot from its first byte
+    answer = await asyncio.wait_for(reader.read(4096), 10)
+    writer.close()
+    assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
+    assert b"stalled" in answer and b"upload_read_timeout_s" in answer

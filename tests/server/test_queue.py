@@ -100,3 +100,13 @@ async def test_withdrawn_final_is_dropped_unstarted() -> None:
     assert [(j.session_id, j.revision) for j in await take_all(queue)] == [("b", 1), ("a", 2)]
     queue.withdraw(abandoned)  # already gone (or started): nothing happens
     assert (await queue.depth()).finals == 0
+
+
+async def test_an_ended_session_leaves_no_queued_work() -> None:
+    queue = MemoryJobQueue()
+    for revision in range(1, 4):
+        await queue.submit(job("gone", JobKind.FINAL, revision, seq=revision))
+    await queue.submit(job("gone", JobKind.INTERIM, 4, channel=1))
+    await queue.submit(job("stays", JobKind.FINAL, 1))
+    queue.forget("gone")
+    assert [(j.session_id, j.revision) for j in await take_all(queue)] == [("stays", 1)]

@@ -8,7 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from server.jobs.redis_streams import RedisGatewayQueue, encode_result
+from server.jobs.redis_codec import encode_result
+from server.jobs.redis_streams import RedisGatewayQueue
 from streaming.jobs import Job, JobKind, JobResult
 
 

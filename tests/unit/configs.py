@@ -8,9 +8,9 @@ from dataclasses import replace
 from typing import Any
 
 from server.config import Settings
+from streaming.config import SessionConfig
 from streaming.protocol import parse_listen_params
 from streaming.segmenter import SegmenterConfig
-from streaming.session import SessionConfig
 
 PLAIN = replace(
     Settings.model_construct().session_config(), speculative_ms=None, interim_pause_ms=None, interim_pacing=None

@@ -10,9 +10,10 @@ import numpy as np
 
 from streaming.actions import Action, CloseSocket, FinishSession, SendMessage, SubmitJob
 from streaming.codecs import ALAW_TABLE, MULAW_TABLE, Encoding, Int16Array
+from streaming.config import SessionConfig
 from streaming.jobs import Job, JobKind, JobResult, Word
 from streaming.protocol import ModelInfo, parse_listen_params
-from streaming.session import ListenSession, SessionConfig
+from streaming.session import ListenSession
 from tests.unit.configs import session_config
 
 MODEL = ModelInfo(name="general", version="test", arch="whisper-tiny", uuid="model-uuid-1")

@@ -185,6 +185,29 @@ def test_keep_alive_does_nothing_but_counts_as_activity() -> None:
     assert kinds(out) == ["Metadata", "Close:1011"]
 
 
+def test_keep_alive_alone_does_not_keep_a_session_past_the_audio_limit() -> None:
+    h = Harness(config=session_config(max_without_audio_s=30.0))
+    h.send(silence(1.0))  # the last audio at 1 s
+    for now in range(5, 31, 5):
+        assert h.tick(float(now)) == []
+        assert h.text('{"type": "KeepAlive"}') == []
+    out = h.tick(31.0)
+    assert kinds(out) == ["Metadata", "Close:1011"]
+    close = out[-1]
+    assert isinstance(close, CloseSocket) and "no audio received for 30 s" in close.reason
+
+
+def test_a_session_open_past_the_wall_clock_limit_is_closed() -> None:
+    h = Harness(config=session_config(max_wall_s=20.0))
+    for _ in range(19):  # a trickle: 0.1 s of audio every second
+        h.send(silence(0.1))
+        assert h.tick(h.now + 0.9) == []
+    out = h.tick(20.0)
+    assert kinds(out) == ["Metadata", "Close:1008"]
+    close = out[-1]
+    assert isinstance(close, CloseSocket) and "maximum duration of 20 s" in close.reason
+
+
 def test_idle_timeout() -> None:
     h = Harness()
     h.send(silence(1.0))
@@ -307,3 +330,15 @@ def test_drain_timeout_keeps_a_client_error_code() -> None:
     h.send_bytes(b"\x00" * 2000)
     out = h.tick(h.now + 5.0)
     assert kinds(out) == ["Error", "Metadata", "Close:1009"]
+
+
+def test_a_session_behind_on_finals_takes_no_input_and_is_not_idle_meanwhile() -> None:
+    h = Harness(config=session_config(max_outstanding_finals=2))
+    one, two, *_ = three_utterances(h)  # three utterances sent at once, faster than real time
+    assert not h.session.accepts_input  # three finals outstanding for a budget of two
+    assert h.tick(h.now + 60.0) == []  # waiting for the workers is not the client's idleness
+    h.answer(one)
+    assert not h.session.accepts_input
+    h.answer(two)
+    assert h.session.accepts_input
+    assert h.tick(h.now + 9.0) == []  # the idle clock restarted when input was taken again

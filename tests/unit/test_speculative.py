@@ -10,8 +10,8 @@ import pytest
 
 from streaming.actions import Action, SendMessage, WithdrawJob
 from streaming.codecs import Int16Array
+from streaming.config import SessionConfig
 from streaming.jobs import Job, JobKind
-from streaming.session import SessionConfig
 from streaming.speculative import SpeculativeStats
 from tests.unit.configs import session_config
 from tests.unit.session_harness import (
