@@ -270,3 +270,22 @@ async def test_idle_timeout_closes_with_reason_and_archive_failure_is_reported(s
     # The strict server's archive directory is a file: the failure is reported, not fatal.
     assert metadata["archive"]["stored"] is False
     assert "archive-is-a-file" in metadata["archive"]["error"]
+
+
+async def test_a_fast_sender_gets_every_final_while_others_are_served(server: ServerProcess) -> None:
+    """Two minutes of speech sent as fast as the socket takes it: the gateway reads it only as
+    fast as the finals come back (STREAMSCRIBE_MAX_OUTSTANDING_FINALS), so nothing is lost to
+    the drain timeout, and a real-time session started meanwhile is admitted and answered."""
+    clips = corpora.librivox_clips() * 4
+    pcm, _ = audio.conversation(clips, gap_s=1.0)
+    fast = asyncio.create_task(stream(listen_url(server.ws_url), audio.to_linear16(pcm), chunk_bytes=32000))
+    await asyncio.sleep(1.0)
+    jfk = corpora.jfk()
+    normal = await stream(listen_url(server.ws_url), audio.to_linear16(jfk.audio), pace_s=0.1)
+    assert normal.close_code == 1000, normal.close_reason
+    assert audio.wer(corpora.JFK_TEXT, normal.final_text()) <= WER_JFK
+    done = await fast
+    assert done.close_code == 1000, done.close_reason
+    assert audio.wer(" ".join(clip.text for clip in clips), done.final_text()) <= WER_LIBRIVOX
+    (metadata,) = done.of_type("Metadata")
+    assert metadata["duration"] == pytest.approx(len(pcm) / 16000, abs=0.1)
