@@ -4,8 +4,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from openai import OpenAI
 
 from testbed.server import ServerProcess
+from tests.e2e.uploads import make_files, openai_client
 
 TEST_API_KEY = "test-key-0123456789"
 STRICT_MAX_UPLOAD_BYTES = 256 * 1024
@@ -47,3 +49,15 @@ def strict_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerPr
 @pytest.fixture(scope="session")
 def archive_dir(server: ServerProcess) -> Path:
     return server.archive_dir
+
+
+@pytest.fixture(scope="session")
+def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Real speech (JFK, then a LibriVox clip) in every container, plus JFK alone and bad inputs."""
+    return make_files(tmp_path_factory.mktemp("uploads"))
+
+
+@pytest.fixture(scope="session")
+def oai(server: ServerProcess) -> Iterator[OpenAI]:
+    with openai_client(server) as client:
+        yield client

@@ -56,22 +56,15 @@ def test_monitoring_needs_a_credential_when_keys_are_set(strict_server: ServerPr
     assert {"ready", "detail", "warm_workers", "sessions"} <= set(json.loads(body))
 
 
-async def test_a_token_subprotocol_is_echoed_as_the_client_spelled_it(strict_server: ServerProcess) -> None:
+@pytest.mark.parametrize("spelling", ["token", "Token"])
+async def test_subprotocol_token_authenticates_and_is_echoed_as_spelled(
+    strict_server: ServerProcess, spelling: str
+) -> None:
     async with websockets.connect(
         listen_url(strict_server.ws_url),
-        subprotocols=[websockets.Subprotocol("Token"), websockets.Subprotocol(TEST_API_KEY)],
+        subprotocols=[websockets.Subprotocol(spelling), websockets.Subprotocol(TEST_API_KEY)],
     ) as ws:
-        assert ws.subprotocol == "Token"
-        await ws.send(json.dumps({"type": "CloseStream"}))
-        assert json.loads(await ws.recv())["type"] == "Metadata"
-
-
-async def test_subprotocol_token_authenticates_and_is_echoed(strict_server: ServerProcess) -> None:
-    async with websockets.connect(
-        listen_url(strict_server.ws_url),
-        subprotocols=[websockets.Subprotocol("token"), websockets.Subprotocol(TEST_API_KEY)],
-    ) as ws:
-        assert ws.subprotocol == "token"
+        assert ws.subprotocol == spelling
         await ws.send(json.dumps({"type": "CloseStream"}))
         metadata = json.loads(await ws.recv())
         assert metadata["type"] == "Metadata"

@@ -9,7 +9,6 @@ import re
 import subprocess
 import sys
 import wave
-from collections.abc import Iterator
 from pathlib import Path
 
 import openai
@@ -24,26 +23,12 @@ from tests.e2e.uploads import (
     JFK_WER_BOUND,
     WER_BOUND,
     deepgram_client,
-    make_files,
-    openai_client,
     post_listen,
     post_openai,
     speech_text,
 )
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Real speech (JFK, then a LibriVox clip) in every container, plus JFK alone and bad inputs."""
-    return make_files(tmp_path_factory.mktemp("uploads"))
-
-
-@pytest.fixture(scope="module")
-def oai(server: ServerProcess) -> Iterator[OpenAI]:
-    with openai_client(server) as client:
-        yield client
 
 
 # -- OpenAI SDK ------------------------------------------------------------------------------

@@ -11,7 +11,6 @@ from typing import Any
 import httpx
 import openai
 import pytest
-from openai import OpenAI
 
 from testbed import audio, corpora
 from testbed.server import ServerProcess
@@ -20,25 +19,12 @@ from tests.e2e.uploads import (
     CONTAINERS,
     JFK_WER_BOUND,
     ffmpeg,
-    make_files,
     openai_client,
     post_listen,
     post_openai,
 )
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Real speech (JFK, then a LibriVox clip) in every container, plus JFK alone and bad inputs."""
-    return make_files(tmp_path_factory.mktemp("uploads"))
-
-
-@pytest.fixture(scope="module")
-def oai(server: ServerProcess) -> Iterator[OpenAI]:
-    with openai_client(server) as client:
-        yield client
 
 
 # -- bad inputs ----------------------------------------------------------------------------
