@@ -109,7 +109,8 @@ class ListenSession:
         ]
         self._sha256 = hashlib.sha256()
         self._input_samples = 0
-        self._last_activity = self._last_audio = self._opened = now
+        self._last_activity = self._last_audio = self._opened = self._last_final = now
+        self._held_since: float | None = None
         self._drain_started = 0.0
         self._close_code: int = CloseCode.NORMAL
         self._close_reason = ""
@@ -219,6 +220,7 @@ class ListenSession:
         channel = self._channels[result.channel]
         if result.kind is JobKind.INTERIM:
             return channel.on_interim(result, now, active=self._active)
+        self._last_final = now
         if not channel.record_final(result):
             # Not awaited by a closed segment: a speculative final answered
             # before its segment closed, one abandoned, or a redelivery.
@@ -226,8 +228,13 @@ class ListenSession:
         return self._release(channel, now)
 
     def tick(self, now: float) -> list[Action]:
-        if not self.accepts_input:
+        self._held_since = None if self.accepts_input else (self._held_since or now)
+        if self._held_since is not None:
             self._last_activity = self._last_audio = now  # the client is held back by us, not idle
+            waiting = now - max(self._held_since, self._last_final)
+            if self.state is State.ACTIVE and waiting >= self.config.drain_timeout_s:
+                reason = f"no final result for {self.config.drain_timeout_s:g} s: the transcription workers are down"
+                return self._begin_drain(CloseCode.INTERNAL_ERROR, reason, now)
         if self.state is State.ACTIVE and (limit := self._limit_reached(now)) is not None:
             return self._begin_drain(*limit, now)
         if self.state is State.DRAINING and now - self._drain_started >= self.config.drain_timeout_s:

@@ -342,3 +342,17 @@ def test_a_session_behind_on_finals_takes_no_input_and_is_not_idle_meanwhile() -
     h.answer(two)
     assert h.session.accepts_input
     assert h.tick(h.now + 9.0) == []  # the idle clock restarted when input was taken again
+
+
+def test_a_session_held_back_for_finals_that_never_come_is_closed() -> None:
+    h = Harness(config=session_config(max_outstanding_finals=1, drain_timeout_s=30.0))
+    h.send(track(("silence", 0.5), ("speech", 1.0), ("silence", 1.0)))
+    assert not h.session.accepts_input
+    start = h.now
+    assert h.tick(start) == []  # the shell ticks every 0.25 s: the wait is counted from here
+    assert h.tick(start + 29.0) == []
+    out = h.tick(start + 30.5)
+    assert "Close:1011" not in kinds(out)  # draining: it waits for the final a little longer
+    close = h.tick(start + 61.0)[-1]
+    assert isinstance(close, CloseSocket) and close.code == 1011
+    assert "no final result for 30 s" in close.reason
