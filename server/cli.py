@@ -360,9 +360,29 @@ def build_parser() -> argparse.ArgumentParser:
     health.add_argument("--ready", action="store_true", help="gateway: ask /readyz (a warm worker) not /healthz")
     health.set_defaults(handler=cmd_healthcheck)
 
+    keys = commands.add_parser("keys", help="make an API key for STREAMSCRIBE_API_KEYS_FILE (printed once)")
+    keys.add_argument("name", help="what the key is called (logs, limits)")
+    keys.add_argument("--tenant", help="whose recordings it reads (default: the name)")
+    keys.add_argument(
+        "--scopes", default="listen,upload,recordings:read", help="comma-separated (default: %(default)s)"
+    )
+    keys.set_defaults(handler=cmd_keys)
+
     _add_stream(commands)
     _add_transcribe(commands)
     return parser
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    from server.credentials import new_key_entry
+
+    try:
+        key, entry = new_key_entry(args.name, args.tenant, [s.strip() for s in args.scopes.split(",") if s.strip()])
+    except ValueError as error:
+        print(f"streamscribe keys: {error} (scopes: listen, upload, recordings:read, admin)", file=sys.stderr)
+        return 2
+    print(f"key (give it to the client; it is not stored anywhere): {key}\n\nadd to the keys file:\n\n{entry}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from server.credentials import KeyRing, read_keys_file
 from streaming.config import SessionConfig
 from streaming.pacing import PacingConfig
 from streaming.segmenter import SegmenterConfig
@@ -62,7 +63,7 @@ def local_url(host: str, port: int, scheme: str = "http") -> str:
 class AccessPolicy:
     """What server/policy.py decides with, from the settings."""
 
-    api_keys: tuple[str, ...]
+    keyring: KeyRing
     max_sessions: int
     queued_finals_per_worker: int
     """Live sessions are refused while more finals than this per warm worker wait unstarted."""
@@ -159,9 +160,15 @@ class Settings(BaseSettings):
 
     api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
     """Comma-separated keys; empty: no authentication."""
+    api_keys_file: Path | None = None
+    """A TOML file of `[[key]]` entries (name, sha256 of the key, tenant, scopes, max_sessions,
+    uploads_per_minute): keys stored hashed, each with its tenant and limits (`streamscribe keys new`)."""
+    token_secret: SecretStr = Field(default_factory=lambda: SecretStr(secrets.token_hex(32)))
+    """Signs the short-lived tokens of `POST /v1/auth/grant`; gateways that share it accept each
+    other's tokens (default: random per process)."""
     metrics_token: SecretStr | None = None
-    """With API keys set, `/metrics` answers only to this token or an API key (`Authorization: Bearer
-    ...`), and `/readyz` says only whether the server is ready. Unset: any API key reads `/metrics`."""
+    """With API keys set, `/metrics` answers only to this token or an admin key (`Authorization: Bearer
+    ...`), and `/readyz` says only whether the server is ready to others. Unset: only admin keys."""
 
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["*"])
     """Comma-separated origins that may use the HTTP API and load the browser client from their pages;
@@ -275,6 +282,13 @@ class Settings(BaseSettings):
             return switch[str(value).lower()]
         return switch.get(value.strip().lower(), value) if isinstance(value, str) else value
 
+    @field_validator("api_keys_file")
+    @classmethod
+    def _check_keys_file(cls, value: Path | None) -> Path | None:
+        if value is not None:
+            read_keys_file(value)  # raises CredentialsError (a ValueError) with what is wrong
+        return value
+
     @field_validator("archive_url")
     @classmethod
     def _check_archive_url(cls, value: str | None) -> str | None:
@@ -303,7 +317,7 @@ class Settings(BaseSettings):
 
     def access_policy(self) -> AccessPolicy:
         return AccessPolicy(
-            api_keys=tuple(self.api_keys),
+            keyring=KeyRing.build(self.api_keys, self.api_keys_file, self.token_secret.get_secret_value().encode()),
             max_sessions=self.max_sessions,
             queued_finals_per_worker=self.admission_queued_finals_per_worker,
             archive=self.archive,

@@ -10,13 +10,15 @@ why; the endpoint only words them in its protocol (`Refusal.close_code`,
 from __future__ import annotations
 
 import hmac
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
 from server.archive.base import Archive, ArchiveOutcome, DisabledArchive, Recording
 from server.config import AccessPolicy
+from server.credentials import OPEN, Identity, KeyRing, Scope
 from server.runtime.gateway import Gateway
 from streaming.protocol import CloseCode
 
@@ -30,39 +32,58 @@ _SCHEMES = ("token", "bearer")
 
 @dataclass(frozen=True, slots=True)
 class Caller:
-    allowed: bool
+    identity: Identity | None
+    """Who the key or token speaks for; None: no valid credential."""
     subprotocol: str | None = None
-    """The `token` subprotocol exactly as the client offered it (any case), for
-    a WebSocket handshake to echo; None when it offered none."""
+    """The credential subprotocol exactly as the client offered it (`token` for a key,
+    `bearer` for a token, any case), for a WebSocket handshake to echo."""
+
+    @property
+    def allowed(self) -> bool:
+        return self.identity is not None
+
+    def refusal(self, scope: Scope) -> tuple[int, str] | None:
+        """Why this caller may not use an endpoint that needs `scope`: (HTTP status, words), or None."""
+        if self.identity is None:
+            return 401, "Invalid credentials: send Authorization: Token KEY (or Bearer TOKEN)"
+        if not self.identity.may(scope):
+            return 403, f"this key ({self.identity.name}) does not have the {scope.value!r} scope"
+        return None
 
 
-def authenticate(headers: Mapping[str, str], api_keys: Sequence[str]) -> Caller:
-    """`Authorization: Token KEY` (Deepgram) or `Bearer KEY` (OpenAI), or on a
-    WebSocket the subprotocol pair `token, KEY` (browsers cannot set headers).
-    Without configured keys everyone may call. `headers`: lower-case names."""
+def authenticate(headers: Mapping[str, str], keyring: KeyRing, now: float | None = None) -> Caller:
+    """`Authorization: Token KEY` (Deepgram) or `Bearer KEY|TOKEN` (OpenAI, tokens of
+    `POST /v1/auth/grant`), or on a WebSocket the subprotocol pair `token, KEY` or
+    `bearer, TOKEN` (browsers cannot set headers). Without keys everyone may call,
+    with every scope. `headers`: lower-case names."""
     protocols = [p.strip() for p in headers.get("sec-websocket-protocol", "").split(",") if p.strip()]
-    token_protocol = len(protocols) >= 2 and protocols[0].lower() == "token"
-    subprotocol = protocols[0] if token_protocol else None
-    if not api_keys:
-        return Caller(True, subprotocol)
+    credential_protocol = len(protocols) >= 2 and protocols[0].lower() in _SCHEMES
+    subprotocol = protocols[0] if credential_protocol else None
+    if keyring.open:
+        return Caller(OPEN, subprotocol)
     offered: list[str] = []
     scheme, _, value = headers.get("authorization", "").partition(" ")
     if scheme.lower() in _SCHEMES and value.strip():
         offered.append(value.strip())
-    if token_protocol:
+    if credential_protocol:
         offered.append(protocols[1])
-    allowed = any(hmac.compare_digest(key.encode(), offer.encode()) for key in api_keys for offer in offered)
-    return Caller(allowed, subprotocol)
+    moment = time.time() if now is None else now
+    identity = next((found for offer in offered if (found := keyring.identify(offer, moment)) is not None), None)
+    return Caller(identity, subprotocol)
 
 
 def may_monitor(headers: Mapping[str, str], policy: AccessPolicy) -> bool:
     """Whether this caller may read `/metrics` and `/readyz`'s details: anyone
-    without keys; with keys, the metrics token or an API key (a Prometheus
-    scraper gets the token, so it holds no key that can transcribe)."""
-    if not policy.api_keys:
+    without keys; with keys, the metrics token or a key with the admin scope
+    (a Prometheus scraper gets the token, so it holds no key that can transcribe)."""
+    if policy.keyring.open:
         return True
-    keys = (*policy.api_keys, policy.metrics_token) if policy.metrics_token else policy.api_keys
-    return authenticate(headers, keys).allowed
+    scheme, _, value = headers.get("authorization", "").partition(" ")
+    token = policy.metrics_token
+    if token and scheme.lower() in _SCHEMES and hmac.compare_digest(value.strip().encode(), token.encode()):
+        return True
+    identity = authenticate(headers, policy.keyring).identity
+    return identity is not None and identity.may(Scope.ADMIN)
 
 
 # -- admission --------------------------------------------------------------------------
@@ -90,17 +111,25 @@ class Refusal:
         return 429 if self.reason in (RefusalReason.AT_CAPACITY, RefusalReason.BACKLOG) else 503
 
 
-async def admission(gateway: Gateway, *, real_time: bool) -> Refusal | None:
-    """Why a new session (`real_time`: a live stream) or upload cannot be taken now; None: take it.
+async def admission(gateway: Gateway, identity: Identity, *, real_time: bool) -> Refusal | None:
+    """Why a new session (`real_time`: a live stream) or upload of `identity` cannot be taken now; None: take it.
 
     Live streams are also refused while finals queue beyond what the warm
     workers keep up with (`Gateway.backlog`): they need answers in real time,
-    and a new one would make every open stream later. Uploads wait their turn."""
+    and a new one would make every open stream later. Uploads wait their turn.
+    A key's own limits (`max_sessions`, `uploads_per_minute`) keep one tenant
+    from taking every slot."""
+    now = time.monotonic()
     if not gateway.accepting:
         return Refusal(RefusalReason.SHUTTING_DOWN, "the server is shutting down; connect to another instance")
     limit = gateway.policy.max_sessions
     if gateway.active_sessions >= limit:
         return Refusal(RefusalReason.AT_CAPACITY, f"server at capacity: {limit} concurrent sessions (max_sessions)")
+    if (own := identity.max_sessions) is not None and gateway.sessions_of(identity.name) >= own:
+        return Refusal(RefusalReason.AT_CAPACITY, f"key {identity.name} at its limit of {own} concurrent sessions")
+    per_minute = identity.uploads_per_minute
+    if not real_time and per_minute is not None and gateway.uploads_in_last_minute(identity.name, now) > per_minute:
+        return Refusal(RefusalReason.AT_CAPACITY, f"key {identity.name} at its limit of {per_minute} uploads a minute")
     state = await gateway.readiness()
     if not state.ready or state.warm_workers == 0:
         return Refusal(RefusalReason.NOT_READY, f"no warm transcription worker is available ({state.detail})")

@@ -32,11 +32,13 @@ def archive_document(
     results: Sequence[dict[str, Any]],
     errors: Sequence[str],
     close: Mapping[str, Any] | None = None,
+    tenant: str | None = None,
 ) -> dict[str, Any]:
     """Everything the archive keeps about a recording besides its audio.
 
     `created`: ISO 8601; `duration_s`: None when unknown (a cut-off recording);
-    `close`: how a live session ended (code, reason)."""
+    `close`: how a live session ended (code, reason); `tenant`: whose recording it is
+    (None when the server has no keys), set by the shell that knows the caller."""
     document: dict[str, Any] = {
         "request_id": request_id,
         "created": created,
@@ -45,6 +47,7 @@ def archive_document(
         "channels": channels,
         "params": dict(params),
         "model_info": None if model_info is None else dict(model_info),
+        "tenant": tenant,
     }
     if close is not None:
         document["close"] = dict(close)

@@ -12,6 +12,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
 from server.config import Settings
+from server.http.grant import grant
 from server.http.live import listen_endpoint
 from server.http.page import install_web
 from server.http.recordings import get_recording, get_recording_audio
@@ -69,6 +70,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
             Route("/v1/listen", deepgram_listen, methods=["POST"]),
             Route("/v1/audio/transcriptions", openai_transcriptions, methods=["POST"]),
             Route("/v1/models", list_models, methods=["GET"]),
+            Route("/v1/auth/grant", grant, methods=["POST"]),
             Route("/v1/recordings/{session_id}", get_recording, methods=["GET"]),
             Route("/v1/recordings/{session_id}/audio", get_recording_audio, methods=["GET"], name="recording_audio"),
         ],

@@ -18,6 +18,7 @@ from starlette.responses import JSONResponse
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from server.archive.base import ArchiveOutcome, Recording
+from server.credentials import Identity, Scope
 from server.policy import OPT_OUT_REFUSED, admission, archive_for, authenticate, finish_archive, opt_out_refused
 from server.runtime.gateway import (
     ClientBytes,
@@ -53,15 +54,12 @@ def close_reason(reason: str) -> str:
 
 async def listen_endpoint(websocket: WebSocket) -> None:
     gateway: Gateway = websocket.app.state.gateway
-    caller = authenticate(websocket.headers, gateway.policy.api_keys)
-    if not caller.allowed:
+    caller = authenticate(websocket.headers, gateway.policy.keyring)
+    if (denied := caller.refusal(Scope.LISTEN)) is not None or caller.identity is None:
+        status, words = denied or (401, "")
         gateway.metrics.sessions_refused.labels("unauthorized").inc()
-        await websocket.send_denial_response(
-            JSONResponse(
-                {"err_code": "INVALID_AUTH", "err_msg": "Invalid credentials: send Authorization: Token KEY"},
-                status_code=401,
-            )
-        )
+        code = "INVALID_AUTH" if status == 401 else "INSUFFICIENT_PERMISSIONS"
+        await websocket.send_denial_response(JSONResponse({"err_code": code, "err_msg": words}, status_code=status))
         return
     try:
         params = parse_listen_params(websocket.query_params.multi_items())
@@ -70,21 +68,22 @@ async def listen_endpoint(websocket: WebSocket) -> None:
         refusal = error
     if refusal is None and opt_out_refused(gateway, params.archive):
         refusal = ProtocolError(CloseCode.POLICY_VIOLATION, OPT_OUT_REFUSED)
-    if refusal is None and (admitted := await admission(gateway, real_time=True)) is not None:
+    if refusal is None and (admitted := await admission(gateway, caller.identity, real_time=True)) is not None:
         refusal = ProtocolError(admitted.close_code, admitted.message)
     await websocket.accept(subprotocol=caller.subprotocol)
     if refusal is not None:
         gateway.metrics.sessions_refused.labels(str(refusal.code)).inc()
         await websocket.close(refusal.code, close_reason(refusal.reason))
         return
-    await LiveConnection(gateway, websocket, params).run()
+    await LiveConnection(gateway, websocket, params, caller.identity).run()
 
 
 class LiveConnection:
     """Shell of one session: socket reader, result inbox and the clock feed the core."""
 
-    def __init__(self, gateway: Gateway, websocket: WebSocket, params: ListenParams) -> None:
+    def __init__(self, gateway: Gateway, websocket: WebSocket, params: ListenParams, identity: Identity) -> None:
         self.gateway = gateway
+        self.identity = identity
         self.websocket = websocket
         live = gateway.live
         self.started = datetime.now(UTC)
@@ -108,7 +107,7 @@ class LiveConnection:
 
     async def run(self) -> None:
         gateway, session = self.gateway, self.session
-        inbox = gateway.register(session.session_id)
+        inbox = gateway.register(session.session_id, self.identity.name)
         gateway.metrics.sessions_total.inc()
         reader = asyncio.create_task(self._read(inbox), name=f"reader-{session.session_id}")
         try:
@@ -223,6 +222,7 @@ class LiveConnection:
         salt = self.gateway.live.archive_salt
         salted = hmac.new(salt, address.encode(), hashlib.sha256)
         document["client"] = {"address_hash": salted.hexdigest()[:32]}
+        document["tenant"] = None if self.gateway.policy.keyring.open else self.identity.tenant
         return await finish_archive(self.gateway, self._recording, document, self.session.params.archive)
 
     async def _send(self, payload: dict[str, object]) -> None:

@@ -14,17 +14,18 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
 
 from server.archive.base import ArchiveUnavailable, StoredRecording, valid_session_id
+from server.credentials import Scope
 from server.policy import authenticate
 from server.runtime.gateway import Gateway
 
 
 async def _find(request: Request) -> StoredRecording | Response:
     gateway: Gateway = request.app.state.gateway
-    if not authenticate(request.headers, gateway.policy.api_keys).allowed:
-        return JSONResponse(
-            {"err_code": "INVALID_AUTH", "err_msg": "Invalid credentials: send Authorization: Token KEY"},
-            status_code=401,
-        )
+    caller = authenticate(request.headers, gateway.policy.keyring)
+    if (refused := caller.refusal(Scope.RECORDINGS_READ)) is not None or caller.identity is None:
+        status, words = refused or (401, "")
+        code = "INVALID_AUTH" if status == 401 else "INSUFFICIENT_PERMISSIONS"
+        return JSONResponse({"err_code": code, "err_msg": words}, status_code=status)
     session_id = request.path_params["session_id"]
     if not valid_session_id(session_id):
         return JSONResponse({"err_code": "NOT_FOUND", "err_msg": "no such recording"}, status_code=404)
@@ -35,7 +36,8 @@ async def _find(request: Request) -> StoredRecording | Response:
             {"err_code": "ARCHIVE_UNAVAILABLE", "err_msg": f"the archive cannot be read now: {error}"},
             status_code=503,
         )
-    if found is None:
+    # Another tenant's recording is answered as if there were none: ids are not to be probed.
+    if found is None or not (gateway.policy.keyring.open or caller.identity.may_read(found.document.get("tenant"))):
         return JSONResponse({"err_code": "NOT_FOUND", "err_msg": f"no recording {session_id}"}, status_code=404)
     return found
 

@@ -15,6 +15,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 
+from server.credentials import Identity, Scope
 from server.http.intake import BodyLimits, file_of, receive_body, receive_form
 from server.policy import OPT_OUT_REFUSED, admission, authenticate, opt_out_refused
 from server.runtime.gateway import Gateway
@@ -62,8 +63,14 @@ OPENAI_FIELDS = frozenset(
 )
 
 
-def authorized(request: Request, gateway: Gateway) -> bool:
-    return authenticate(request.headers, gateway.policy.api_keys).allowed
+def caller_of(request: Request, gateway: Gateway) -> Identity | UploadError:
+    """Who may upload here, or the error (401/403) to answer."""
+    caller = authenticate(request.headers, gateway.policy.keyring)
+    refused = caller.refusal(Scope.UPLOAD)
+    if refused is not None or caller.identity is None:
+        status, words = refused or (401, "")
+        return UploadError(status, "invalid_auth" if status == 401 else "insufficient_permissions", words)
+    return caller.identity
 
 
 def body_limits(gateway: Gateway) -> BodyLimits:
@@ -71,9 +78,19 @@ def body_limits(gateway: Gateway) -> BodyLimits:
     return BodyLimits(uploads.max_bytes, uploads.read_timeout_s, uploads.min_bytes_per_s)
 
 
-async def admit(gateway: Gateway) -> None:
+def ownership(gateway: Gateway, identity: Identity) -> dict[str, Any]:
+    """Whose upload it is: the key (for its limits) and the tenant (whose recording)."""
+    return {"owner": identity.name, "tenant": None if gateway.policy.keyring.open else identity.tenant}
+
+
+def _openai_auth_error(error: UploadError) -> UploadError:
+    """OpenAI's own words for a bad key; ours for a missing scope."""
+    return UploadError(401, "invalid_api_key", "Incorrect API key provided") if error.status == 401 else error
+
+
+async def admit(gateway: Gateway, identity: Identity) -> None:
     """Refuse when the server cannot take the upload now (it never waits for a worker to appear)."""
-    refusal = await admission(gateway, real_time=False)
+    refusal = await admission(gateway, identity, real_time=False)
     if refusal is not None:
         raise UploadError(refusal.http_status, refusal.reason.value, refusal.message)
 
@@ -98,11 +115,11 @@ def deepgram_error(error: UploadError, request_id: str) -> JSONResponse:
 async def deepgram_listen(request: Request) -> Response:
     gateway: Gateway = request.app.state.gateway
     request_id = str(uuid.uuid4())
-    if not authorized(request, gateway):
-        error = UploadError(401, "invalid_auth", "Invalid credentials: send Authorization: Token KEY")
-        return deepgram_error(error, request_id)
+    identity = caller_of(request, gateway)
+    if isinstance(identity, UploadError):
+        return deepgram_error(identity, request_id)
     try:
-        return JSONResponse(await _deepgram(request, gateway, request_id))
+        return JSONResponse(await _deepgram(request, gateway, request_id, identity))
     except UploadError as error:
         return deepgram_error(error, request_id)
     except Exception:
@@ -111,7 +128,7 @@ async def deepgram_listen(request: Request) -> Response:
         return deepgram_error(UploadError(500, "internal_error", "internal server error"), request_id)
 
 
-async def _deepgram(request: Request, gateway: Gateway, request_id: str) -> dict[str, Any]:
+async def _deepgram(request: Request, gateway: Gateway, request_id: str, identity: Identity) -> dict[str, Any]:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "multipart/form-data":
         raise UploadError(
@@ -133,8 +150,8 @@ async def _deepgram(request: Request, gateway: Gateway, request_id: str) -> dict
         raise UploadError(400, "invalid_query_parameter", OPT_OUT_REFUSED, "archive")
     utterances = _bool("utterances", query["utterances"]) if "utterances" in query else False
     utt_split = _float("utt_split", query.get("utt_split", "0.8"), 0.05, 60.0)
-    await admit(gateway)
-    with gateway.receiving_upload():
+    await admit(gateway, identity)
+    with gateway.receiving_upload(identity.name):
         body = await receive_body(request, body_limits(gateway))
     try:
         if body.size == 0:
@@ -155,6 +172,7 @@ async def _deepgram(request: Request, gateway: Gateway, request_id: str) -> dict
             sha256=body.sha256,
             session_id=request_id,
             archive=params.archive,
+            **ownership(gateway, identity),
         )
         try:
             transcript = await transcribe_upload(gateway, prepared, options)
@@ -187,10 +205,11 @@ def openai_error(error: UploadError) -> JSONResponse:
 
 async def openai_transcriptions(request: Request) -> Response:
     gateway: Gateway = request.app.state.gateway
-    if not authorized(request, gateway):
-        return openai_error(UploadError(401, "invalid_api_key", "Incorrect API key provided"))
+    identity = caller_of(request, gateway)
+    if isinstance(identity, UploadError):
+        return openai_error(_openai_auth_error(identity))
     try:
-        return await _openai(request, gateway)
+        return await _openai(request, gateway, identity)
     except UploadError as error:
         return openai_error(error)
     except Exception:
@@ -234,7 +253,7 @@ def _openai_fields(form: Any) -> dict[str, Any]:
     return fields
 
 
-async def _openai(request: Request, gateway: Gateway) -> Response:
+async def _openai(request: Request, gateway: Gateway, identity: Identity) -> Response:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != "multipart/form-data":
         raise UploadError(
@@ -242,8 +261,8 @@ async def _openai(request: Request, gateway: Gateway) -> Response:
             "invalid_content_type",
             f"expected a multipart/form-data body with the audio in the field 'file', got {content_type or 'none'}",
         )
-    await admit(gateway)
-    with gateway.receiving_upload():
+    await admit(gateway, identity)
+    with gateway.receiving_upload(identity.name):
         form = await receive_form(request, body_limits(gateway))
     try:
         fields = _openai_fields(form)
@@ -279,6 +298,7 @@ async def _openai(request: Request, gateway: Gateway) -> Response:
             model=fields["model"].strip()[:100],
             endpoint="openai",
             filename=name[:200],
+            **ownership(gateway, identity),
         )
     except BaseException:
         await form.close()
@@ -357,8 +377,8 @@ async def _sse(
 
 async def list_models(request: Request) -> Response:
     gateway: Gateway = request.app.state.gateway
-    if not authorized(request, gateway):
-        return openai_error(UploadError(401, "invalid_api_key", "Incorrect API key provided"))
+    if not authenticate(request.headers, gateway.policy.keyring).allowed:
+        return openai_error(_openai_auth_error(UploadError(401, "invalid_auth", "")))
     model = gateway.model_info
     entry = {"id": model.name, "object": "model", "created": 0, "owned_by": "streamscribe"}
     return JSONResponse({"object": "list", "data": [entry]})

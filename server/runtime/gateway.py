@@ -11,6 +11,7 @@ import contextlib
 import logging
 import math
 import time
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 
@@ -79,7 +80,12 @@ class Gateway:
     gateway_id: str = "embedded"
     inboxes: dict[str, Inbox] = field(default_factory=dict)
     accepting: bool = True
-    receiving_uploads: int = 0
+    owners: dict[str, str] = field(default_factory=dict)
+    """Session (or upload) id -> the name of the key that opened it."""
+    receiving: Counter[str] = field(default_factory=Counter)
+    """Key name -> uploads whose body is still arriving (not registered yet)."""
+    recent_uploads: dict[str, deque[float]] = field(default_factory=dict)
+    """Key name -> when its uploads of the last minute started."""
     _router: asyncio.Task[None] | None = None
     _all_closed: asyncio.Event = field(default_factory=asyncio.Event)
     load: LoadMonitor = field(init=False)
@@ -90,14 +96,17 @@ class Gateway:
     def __post_init__(self) -> None:
         self.load = LoadMonitor(self.queue.depth, self._warm_workers)
 
-    def register(self, session_id: str) -> Inbox:
+    def register(self, session_id: str, owner: str = "") -> Inbox:
+        """A live session or upload of the key named `owner` starts: its inbox."""
         inbox: Inbox = asyncio.Queue()
         self.inboxes[session_id] = inbox
+        self.owners[session_id] = owner
         self.metrics.sessions_active.set(len(self.inboxes))
         return inbox
 
     def unregister(self, session_id: str) -> None:
         self.inboxes.pop(session_id, None)
+        self.owners.pop(session_id, None)
         self.queue.forget(session_id)
         if not self.inboxes:
             self._all_closed.set()
@@ -106,16 +115,28 @@ class Gateway:
     @property
     def active_sessions(self) -> int:
         """Live sessions and uploads: transcribing, or (uploads) still receiving their body."""
-        return len(self.inboxes) + self.receiving_uploads
+        return len(self.inboxes) + self.receiving.total()
+
+    def sessions_of(self, owner: str) -> int:
+        """Live sessions and uploads (receiving or transcribing) of the key named `owner`."""
+        return sum(1 for name in self.owners.values() if name == owner) + self.receiving[owner]
 
     @contextlib.contextmanager
-    def receiving_upload(self) -> Iterator[None]:
-        """An upload counts against `max_sessions` from its first byte, not only once its body is in."""
-        self.receiving_uploads += 1
+    def receiving_upload(self, owner: str = "") -> Iterator[None]:
+        """An upload counts against the session limits from its first byte, not only once its body is in."""
+        self.receiving[owner] += 1
         try:
             yield
         finally:
-            self.receiving_uploads -= 1
+            self.receiving[owner] -= 1
+
+    def uploads_in_last_minute(self, owner: str, now: float) -> int:
+        """Count an upload of `owner` starting now; how many started in the last minute, this one included."""
+        started = self.recent_uploads.setdefault(owner, deque())
+        started.append(now)
+        while started and started[0] <= now - 60.0:
+            started.popleft()
+        return len(started)
 
     def start(self) -> None:
         self._router = asyncio.create_task(self._route(), name="result-router")

@@ -67,6 +67,10 @@ class UploadOptions:
     session_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     archive: bool = True
     """False: the client asked for archive=false (and the server allows it)."""
+    owner: str = ""
+    """The name of the key that sent it (per-key limits)."""
+    tenant: str | None = None
+    """Whose recording it is (None: a server without keys)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,7 +210,7 @@ class _Run:
 
     async def run(self) -> Transcript:
         gateway = self.gateway
-        inbox = gateway.register(self.session_id)
+        inbox = gateway.register(self.session_id, self.options.owner)
         recording: Recording | None = None
         outcome = ArchiveOutcome(stored=False, error="not archived")
         try:
@@ -350,6 +354,7 @@ class _Run:
             model_info=self.gateway.model_info.as_dict(),
             results=self._results(),
             errors=self.errors,
+            tenant=self.options.tenant,
         )
         return await finish_archive(self.gateway, recording, document, self.options.archive)
 

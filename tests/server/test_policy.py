@@ -6,37 +6,50 @@ from typing import Any
 
 import pytest
 
+from server.credentials import OPEN, Identity, KeyRing, Scope
 from server.policy import Caller, Refusal, RefusalReason, authenticate
 from streaming.archive_document import archive_document
 from streaming.protocol import CloseCode
 
-KEYS = ["k-1", "k-2"]
+KEYS = KeyRing.build(["k-1", "k-2"], None, b"secret")
 
 
 @pytest.mark.parametrize(
-    ("headers", "expected"),
+    ("headers", "allowed", "subprotocol"),
     [
-        ({"authorization": "Token k-1"}, Caller(True)),
-        ({"authorization": "bearer k-2"}, Caller(True)),
-        ({"authorization": "Token wrong"}, Caller(False)),
-        ({"authorization": "Basic k-1"}, Caller(False)),
-        ({"authorization": "Token "}, Caller(False)),
-        ({}, Caller(False)),
-        ({"sec-websocket-protocol": "token, k-1"}, Caller(True, "token")),
+        ({"authorization": "Token k-1"}, True, None),
+        ({"authorization": "bearer k-2"}, True, None),
+        ({"authorization": "Token wrong"}, False, None),
+        ({"authorization": "Basic k-1"}, False, None),
+        ({"authorization": "Token "}, False, None),
+        ({}, False, None),
+        ({"sec-websocket-protocol": "token, k-1"}, True, "token"),
         # Echoed as the client offered it: a handshake answered with another spelling fails.
-        ({"sec-websocket-protocol": "Token, k-2"}, Caller(True, "Token")),
-        ({"sec-websocket-protocol": "TOKEN,wrong"}, Caller(False, "TOKEN")),
-        ({"sec-websocket-protocol": "token"}, Caller(False)),
-        ({"sec-websocket-protocol": "chat, k-1"}, Caller(False)),
+        ({"sec-websocket-protocol": "Token, k-2"}, True, "Token"),
+        ({"sec-websocket-protocol": "TOKEN,wrong"}, False, "TOKEN"),
+        ({"sec-websocket-protocol": "token"}, False, None),
+        ({"sec-websocket-protocol": "chat, k-1"}, False, None),
     ],
 )
-def test_credentials_from_headers_or_the_token_subprotocol(headers: dict[str, str], expected: Caller) -> None:
-    assert authenticate(headers, KEYS) == expected
+def test_credentials_from_headers_or_the_token_subprotocol(
+    headers: dict[str, str], allowed: bool, subprotocol: str | None
+) -> None:
+    caller = authenticate(headers, KEYS)
+    assert (caller.allowed, caller.subprotocol) == (allowed, subprotocol)
 
 
 def test_without_keys_everyone_may_call_and_the_subprotocol_is_still_echoed() -> None:
-    assert authenticate({}, []) == Caller(True)
-    assert authenticate({"sec-websocket-protocol": "Token, anything"}, []) == Caller(True, "Token")
+    open_ring = KeyRing.build([], None, b"secret")
+    assert authenticate({}, open_ring) == Caller(OPEN)
+    assert authenticate({"sec-websocket-protocol": "Token, anything"}, open_ring) == Caller(OPEN, "Token")
+
+
+def test_a_key_without_the_scope_is_told_which_one() -> None:
+    caller = Caller(Identity("k", "t", frozenset({Scope.LISTEN})))
+    assert caller.refusal(Scope.LISTEN) is None
+    assert caller.refusal(Scope.UPLOAD) == (403, "this key (k) does not have the 'upload' scope")
+    refused = Caller(None).refusal(Scope.LISTEN)
+    assert refused is not None and refused[0] == 401
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from starlette.datastructures import FormData, UploadFile
 
+from server.credentials import KeyRing
 from server.http.uploads import OPENAI_FIELDS, _bool, _float, _openai_fields
 from server.policy import authenticate
 from server.uploads.decode import AudioDecoder, MediaError, wav_shortfall
@@ -67,7 +68,7 @@ def test_multipart_fields_are_validated_or_refused(items: list[tuple[str, str | 
 @FEW
 @given(st.dictionaries(st.sampled_from(["authorization", "sec-websocket-protocol", "x"]), wild_text))
 def test_credentials_are_checked_for_any_header_values(headers: dict[str, str]) -> None:
-    assert isinstance(authenticate(headers, ["k"]).allowed, bool)
+    assert isinstance(authenticate(headers, KeyRing.build(["k"], None, b"secret")).allowed, bool)
 
 
 head_bytes = st.binary(max_size=256) | st.builds(
