@@ -7,12 +7,14 @@ import logging
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
 from server.config import Settings
 from server.http.grant import grant
+from server.http.limits import QueryLimitMiddleware, raise_handshake_line_limit
 from server.http.live import listen_endpoint
 from server.http.page import install_web
 from server.http.recordings import get_recording, get_recording_audio
@@ -52,6 +54,7 @@ async def metrics(request: Request) -> Response:
 
 def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
     runtime = runtime or embedded_runtime(settings)
+    raise_handshake_line_limit()  # in the process that serves (with --reload, uvicorn's child)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -75,6 +78,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
             Route("/v1/recordings/{session_id}/audio", get_recording_audio, methods=["GET"], name="recording_audio"),
         ],
         lifespan=lifespan,
+        middleware=[Middleware(QueryLimitMiddleware)],
     )
     app.state.gateway = runtime.gateway
     install_web(app, settings)

@@ -10,6 +10,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import httpx
 import pytest
 import websockets
 
@@ -184,3 +185,16 @@ def test_base_model_transcribes(tmp_path: Path) -> None:
         assert received.finals[0]["metadata"]["model_info"]["name"] == "base"
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize(("query_bytes", "status"), [(6000, 414), (12000, 414), (40000, 400)])
+async def test_an_oversized_handshake_is_answered_at_once(server: ServerProcess, query_bytes: int, status: int) -> None:
+    """Past 4 KiB of query: 414 from us; past uvicorn's 16 KiB request head: its 400. Never a hang."""
+    url = listen_url(server.ws_url, tag="x" * query_bytes)
+    with pytest.raises(websockets.InvalidStatus) as refused:
+        async with asyncio.timeout(10), websockets.connect(url, max_size=None):
+            pass
+    assert refused.value.response.status_code == status
+    async with httpx.AsyncClient(timeout=10) as client:
+        long_post = await client.post(server.http_url + "/v1/listen", params={"tag": "y" * 6000}, content=b"x")
+    assert long_post.status_code == 414
