@@ -5,6 +5,7 @@
 // sent again, and result times stay on one clock that starts at start().
 
 import { TARGET_RATE, int16ToLittleEndian } from './pcm.js';
+import { credentialProtocols } from './auth.js';
 import { AudioCapture } from './capture.js';
 import { CLOSE_MEANINGS, FATAL_CLOSE_CODES, StreamscribeError } from './errors.js';
 import { Emitter } from './emitter.js';
@@ -20,7 +21,7 @@ export class StreamscribeClient extends Emitter {
   /** @param {import('./streamscribe').StreamscribeOptions} [options] */
   constructor(options = {}) {
     super();
-    // server, apiKey, frameMs, params, reconnect, connectTimeoutMs, stopTimeoutMs,
+    // server, apiKey, accessToken, frameMs, params, reconnect, connectTimeoutMs, stopTimeoutMs,
     // keepAliveMs, audioConstraints, workletUrl, WebSocketImpl: see options.js
     Object.assign(this, clientSettings(options));
     /** @type {import('./streamscribe').ClientState} */
@@ -54,6 +55,8 @@ export class StreamscribeClient extends Emitter {
     this.requestIds = [];
     /** @type {((error: unknown) => void) | null} rejects connect() while the first connection opens */
     this.pendingConnect = null;
+    /** @type {object | null} the connection attempt waiting for its credentials; closeSocket() cancels it */
+    this.pendingAttempt = null;
   }
 
   /** @param {import('./streamscribe').ClientState} state */
@@ -111,7 +114,7 @@ export class StreamscribeClient extends Emitter {
     this.setState('connecting');
     await new Promise((resolve, reject) => {
       this.pendingConnect = reject;
-      this.openSocket(resolve, reject);
+      void this.attemptConnection(resolve, reject);
     });
     this.pendingConnect = null;
     this.keepAliveTimer = setInterval(() => this.keepAlive(), Math.max(250, this.keepAliveMs / 2));
@@ -171,12 +174,38 @@ export class StreamscribeClient extends Emitter {
   // ------------------------------------------------------------- connection
 
   /**
+   * One connection attempt: the credentials first (an accessToken function is
+   * asked again each time), then the socket. A first connection that cannot
+   * get its token fails; a reconnect counts it as a failed attempt and retries.
    * @param {(value?: unknown) => void} [onFirstOpen]
    * @param {(error: unknown) => void} [onFirstFail]
    */
-  openSocket(onFirstOpen, onFirstFail) {
+  async attemptConnection(onFirstOpen, onFirstFail) {
+    const attempt = {};
+    this.pendingAttempt = attempt;
+    let protocols;
+    try {
+      protocols = await credentialProtocols(this, this.connectTimeoutMs);
+    } catch (error) {
+      if (this.pendingAttempt !== attempt) return; // stopped meanwhile
+      this.pendingAttempt = null;
+      const failure = /** @type {StreamscribeError} */ (error);
+      if (onFirstFail) onFirstFail(failure);
+      else this.retry(0, '', failure.message);
+      return;
+    }
+    if (this.pendingAttempt !== attempt) return;
+    this.pendingAttempt = null;
+    this.openSocket(protocols, onFirstOpen, onFirstFail);
+  }
+
+  /**
+   * @param {string[]} protocols the credential subprotocols (auth.js)
+   * @param {(value?: unknown) => void} [onFirstOpen]
+   * @param {(error: unknown) => void} [onFirstFail]
+   */
+  openSocket(protocols, onFirstOpen, onFirstFail) {
     const url = listenUrl(this.server, this.params);
-    const protocols = this.apiKey ? ['token', this.apiKey] : [];
     let socket;
     try {
       socket = new this.WebSocketImpl(url, protocols);
@@ -238,10 +267,11 @@ export class StreamscribeClient extends Emitter {
     if (this.state === 'closed' || this.state === 'idle') return;
     const meaning = CLOSE_MEANINGS[/** @type {keyof typeof CLOSE_MEANINGS} */ (code)] ?? `closed with code ${code}`;
     if (!opened && this.connections === 0) {
+      const check = this.accessToken ? 'the access token (tokens expire)' : this.apiKey ? 'the API key' : 'whether it needs an API key';
       const error = new StreamscribeError(
         'connect',
         `Could not connect to ${this.server}: the server is not reachable or refused the connection ` +
-          `(check the address${this.apiKey ? ' and the API key' : ' and whether it needs an API key'}).`,
+          `(check the address and ${check}).`,
         { code, reason, fatal: true },
       );
       onFirstFail?.(error);
@@ -257,6 +287,17 @@ export class StreamscribeClient extends Emitter {
       );
       return;
     }
+    this.retry(code, reason, meaning);
+  }
+
+  /**
+   * A connection failed or dropped: try again after a backoff, or give up
+   * after `reconnect.maxAttempts` failed attempts in a row.
+   * @param {number} code the close code (0: no socket was opened)
+   * @param {string} reason the server's close reason
+   * @param {string} meaning what happened, when there is no reason
+   */
+  retry(code, reason, meaning) {
     this.attempt += 1;
     if (this.attempt > this.reconnect.maxAttempts) {
       this.fail(
@@ -274,7 +315,7 @@ export class StreamscribeClient extends Emitter {
     this.emit('reconnecting', { attempt: this.attempt, delayMs, code, reason: reason || meaning });
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = null;
-      if (this.state === 'reconnecting') this.openSocket();
+      if (this.state === 'reconnecting') void this.attemptConnection();
     }, delayMs);
   }
 
@@ -298,6 +339,7 @@ export class StreamscribeClient extends Emitter {
     // a first connection still opening fails: stop() was called meanwhile
     this.pendingConnect?.(new StreamscribeError('aborted', 'Stopped before the connection was open.'));
     this.pendingConnect = null;
+    this.pendingAttempt = null;
     const socket = this.socket;
     this.socket = null;
     this.socketOpen = false;

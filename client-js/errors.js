@@ -23,7 +23,8 @@ export const CLOSE_MEANINGS = {
  * - `no-microphone`: no audio input device (or none matching the constraints)
  * - `microphone-busy`: the device exists but could not be opened
  * - `unsupported`: this browser or page cannot capture audio (e.g. not https)
- * - `connect`: the server could not be reached, or refused the WebSocket (wrong API key, wrong URL)
+ * - `connect`: the server could not be reached, or refused the WebSocket (wrong API key or token, wrong URL)
+ * - `access-token`: the accessToken function threw, rejected, returned no token or did not answer in time
  * - `server`: the server closed the stream with a reason (`code`, `reason`), or sent an `Error` message
  * - `buffer-overflow`: a connection gap was longer than `reconnect.maxBufferSeconds`; the oldest audio was dropped
  * - `audio`: the audio pipeline failed

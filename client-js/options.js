@@ -1,6 +1,7 @@
 // Options of the streamscribe browser client, with their defaults (documented
 // in streamscribe.d.ts, StreamscribeOptions).
 
+import { accessTokenOption } from './auth.js';
 import { listenParams } from './protocol.js';
 
 function defaultServer() {
@@ -23,6 +24,8 @@ export function clientSettings(options) {
   return {
     server: options.server ?? defaultServer(),
     apiKey: options.apiKey ?? '',
+    /** a token, or a function asked for one before every connection attempt; wins over apiKey (auth.js) */
+    accessToken: accessTokenOption(options.accessToken),
     frameMs,
     params: listenParams(options.params),
     reconnect: {

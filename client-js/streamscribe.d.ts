@@ -4,11 +4,26 @@
 
 export type ClientState = 'idle' | 'starting' | 'connecting' | 'live' | 'reconnecting' | 'stopping' | 'closed';
 
+/**
+ * A short-lived access token (`sst.…`, from the server's `POST /v1/auth/grant`), or a
+ * function that gets one: called before every connection attempt, reconnects
+ * included, so that an expired token is replaced. It may return the token, the
+ * grant's answer `{access_token, expires_in}`, or a Promise of either.
+ */
+export type AccessToken = string | (() => string | { access_token: string } | PromiseLike<string | { access_token: string }>);
+
 export interface StreamscribeOptions {
   /** Server base URL (http, https, ws or wss; a path prefix is kept). Default: the server this module was loaded from. */
   server?: string;
   /** API key, sent as the WebSocket subprotocol pair `token, KEY` (browsers cannot set headers). */
   apiKey?: string;
+  /**
+   * Access token, or a function that gets one (see AccessToken), sent as the subprotocol pair
+   * `bearer, TOKEN`; used instead of `apiKey` when both are set. A function that throws, rejects,
+   * returns no token or takes longer than `connectTimeoutMs` fails the first connection with an
+   * `access-token` error; on a reconnect it counts as a failed attempt (retried with backoff).
+   */
+  accessToken?: AccessToken;
   /**
    * Extra /v1/listen query parameters, e.g. `{ language: 'de', endpointing: 300, keyterm: ['Kubernetes'] }`.
    * Defaults sent: encoding=linear16, sample_rate=16000, channels=1, interim_results=true,
@@ -33,7 +48,7 @@ export interface StreamscribeOptions {
     /** Sent audio not yet covered by a final that is kept for resending after a drop. Default 30 s. */
     replaySeconds?: number;
   };
-  /** Give up on a connection attempt after this long. Default 10000 ms. */
+  /** Give up on a connection attempt (and on an accessToken function) after this long. Default 10000 ms. */
   connectTimeoutMs?: number;
   /** stop() waits this long at most for the last finals. Default 30000 ms. */
   stopTimeoutMs?: number;
@@ -77,6 +92,7 @@ export type ErrorKind =
   | 'microphone-busy'
   | 'unsupported'
   | 'connect'
+  | 'access-token'
   | 'server'
   | 'buffer-overflow'
   | 'audio'
@@ -103,6 +119,7 @@ export interface ClientEvents {
   error: StreamscribeError;
   state: ClientState;
   open: { url: string; connections: number };
+  /** `code` 0: no connection was made (the accessToken function failed; `reason` says why). */
   reconnecting: { attempt: number; delayMs: number; code: number; reason: string };
   reconnected: { connections: number; offset: number };
   /** Per audio frame: RMS and peak of the captured signal, 0-1. */

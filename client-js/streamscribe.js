@@ -3,6 +3,8 @@
 //
 //   import { StreamscribeClient } from 'https://YOUR-SERVER/client/streamscribe.js';
 //   const client = new StreamscribeClient({ apiKey: 'KEY' });
+//   // or, so that the page holds no key: a token from your backend (POST /v1/auth/grant)
+//   // const client = new StreamscribeClient({ accessToken: () => fetch('/stt-token').then((r) => r.text()) });
 //   client.on('interim', (r) => show(r.transcript));
 //   client.on('final', (r) => commit(r.transcript, r.start, r.end));
 //   await client.start();          // microphone; or client.start(someMediaStream)
@@ -20,6 +22,7 @@
 //   replay.js      ReplayBuffer: the audio kept for resending after a reconnect
 //   capture.js     microphone or MediaStream capture through the AudioWorklet
 //   protocol.js    the /v1/listen URL and parameters, server messages as events
+//   auth.js        the credential subprotocols: an API key or an access token
 //   options.js     the options' defaults
 //   emitter.js     on/off/emit
 //   errors.js      StreamscribeError, close codes, microphone errors

@@ -1,5 +1,5 @@
 // Unit tests of StreamscribeClient's connection logic (with a fake WebSocket):
-// authentication, reconnect with backoff, resending buffered audio, and times
+// authentication (API key, access token string or function), reconnect with backoff, resending buffered audio, and times
 // that stay on one clock across connections; and of the transcript exports.
 import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
@@ -267,6 +267,148 @@ describe('StreamscribeClient connection', () => {
     assert.equal(errors[0].fatal, false);
     assert.match(errors[0].message, /unknown message type/);
     assert.equal(client.state, 'live');
+  });
+});
+
+describe('StreamscribeClient authentication', () => {
+  it('sends an access token as the bearer subprotocol, in preference to an API key', async () => {
+    const client = newClient({ accessToken: 'sst.abc.def', apiKey: 'secret' });
+    await client.connect();
+    assert.deepEqual(FakeSocket.instances[0].protocols, ['bearer', 'sst.abc.def']);
+  });
+
+  it('sends no credential subprotocols without a key or token', async () => {
+    const client = newClient({ accessToken: '' });
+    await client.connect();
+    assert.deepEqual(FakeSocket.instances[0].protocols, []);
+  });
+
+  it('asks an accessToken function again before every connection attempt, reconnects included', async () => {
+    let calls = 0;
+    const client = newClient({
+      accessToken: async () => {
+        calls += 1;
+        await new Promise((resolve) => setTimeout(resolve, 1));
+        return calls === 2 ? { access_token: 'sst.second', expires_in: 30 } : `sst.token-${calls}`;
+      },
+    });
+    await client.connect();
+    assert.deepEqual(FakeSocket.instances[0].protocols, ['bearer', 'sst.token-1']);
+    FakeSocket.refuse = 1; // the first reconnect fails: one more token
+    FakeSocket.instances[0].drop(1006);
+    await until(() => client.state === 'live', 'reconnect');
+    assert.equal(calls, 3);
+    assert.deepEqual(
+      FakeSocket.instances.map((s) => s.protocols[1]),
+      ['sst.token-1', 'sst.second', 'sst.token-3'],
+    );
+  });
+
+  it('fails the first connection with an access-token error when the function rejects or throws', async () => {
+    const unhandled = [];
+    const onUnhandled = (reason) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const backendDown = new Error('HTTP 503 from /stt-token');
+      const rejecting = newClient({ accessToken: () => Promise.reject(backendDown), apiKey: 'secret' });
+      await assert.rejects(rejecting.connect(), (error) => {
+        assert.equal(error.name, 'StreamscribeError');
+        assert.equal(error.kind, 'access-token');
+        assert.equal(error.fatal, true);
+        assert.equal(error.cause, backendDown);
+        assert.match(error.message, /Could not get an access token: HTTP 503 from \/stt-token/);
+        return true;
+      });
+      assert.equal(FakeSocket.instances.length, 0);
+      const throwing = newClient({
+        accessToken: () => {
+          throw new TypeError('no session');
+        },
+      });
+      await assert.rejects(throwing.connect(), { kind: 'access-token', message: /no session/ });
+      const empty = newClient({ accessToken: async () => undefined });
+      await assert.rejects(empty.connect(), { kind: 'access-token', message: /returned undefined, not a token/ });
+      const hanging = newClient({ accessToken: () => new Promise(() => {}), connectTimeoutMs: 20 });
+      await assert.rejects(hanging.connect(), { kind: 'access-token', message: /no answer within 20 ms/ });
+      assert.equal(FakeSocket.instances.length, 0);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+    assert.deepEqual(unhandled, []);
+  });
+
+  it('counts a token failure on a reconnect as a failed attempt and retries', async () => {
+    let calls = 0;
+    const client = newClient({
+      accessToken: () => {
+        calls += 1;
+        if (calls === 2) throw new Error('backend unreachable');
+        return `sst.token-${calls}`;
+      },
+    });
+    const reconnecting = [];
+    const errors = [];
+    client.on('reconnecting', (e) => reconnecting.push(e));
+    client.on('error', (e) => errors.push(e));
+    await client.connect();
+    FakeSocket.instances[0].drop(1006);
+    await until(() => client.state === 'live' && FakeSocket.instances.length === 2, 'reconnect');
+    assert.deepEqual(
+      reconnecting.map((e) => [e.attempt, e.code]),
+      [[1, 1006], [2, 0]],
+    );
+    assert.match(reconnecting[1].reason, /Could not get an access token: backend unreachable/);
+    assert.deepEqual(FakeSocket.instances[1].protocols, ['bearer', 'sst.token-3']);
+    assert.deepEqual(errors, []);
+  });
+
+  it('gives up after maxAttempts when no token comes', async () => {
+    let calls = 0;
+    const client = newClient({
+      reconnect: { maxAttempts: 2, initialDelayMs: 2, maxDelayMs: 10 },
+      accessToken: async () => {
+        calls += 1;
+        if (calls > 1) throw new Error('session expired');
+        return 'sst.first';
+      },
+    });
+    const errors = [];
+    client.on('error', (e) => errors.push(e));
+    await client.connect();
+    FakeSocket.instances[0].drop(1006);
+    await until(() => client.state === 'closed', 'giving up');
+    assert.equal(FakeSocket.instances.length, 1);
+    assert.deepEqual(errors.map((e) => [e.kind, e.fatal]), [['connect', true]]);
+    assert.match(errors[0].message, /Gave up reconnecting after 2 attempts: Could not get an access token: session expired/);
+  });
+
+  it('opens no socket when stopped while the token is on its way', async () => {
+    /** @type {(token: string) => void} */
+    let answer = () => {};
+    const client = newClient({ accessToken: () => new Promise((resolve) => (answer = resolve)) });
+    const connecting = client.connect();
+    await new Promise((resolve) => setTimeout(resolve, 2));
+    const stopping = client.stop();
+    await assert.rejects(connecting, { kind: 'aborted' });
+    await stopping;
+    answer('sst.late');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    assert.equal(FakeSocket.instances.length, 0);
+    assert.equal(client.state, 'closed');
+  });
+
+  it('refuses an accessToken that is neither a string nor a function', () => {
+    assert.throws(() => new StreamscribeClient({ accessToken: /** @type {any} */ (42) }), {
+      name: 'TypeError',
+      message: /accessToken must be a string or a function/,
+    });
+  });
+
+  it('names the access token when the first connection is refused', async () => {
+    const client = newClient({ accessToken: 'sst.expired' });
+    FakeSocket.refuse = 1;
+    await assert.rejects(client.connect(), (error) => error.kind === 'connect' && /access token/.test(error.message));
   });
 });
 

@@ -2,7 +2,8 @@
 // elements. Each module owns one part of the page and gets what it needs
 // passed in:
 //   ui.js             the page's elements by part, alert boxes, clock text
-//   settings.js       Settings: API key and language, kept in localStorage
+//   settings.js       Settings: API key (or access token) and language, kept in localStorage
+//   credentials.js    API key or access token (sst.…, or #token= in the URL): how each is sent
 //   captions.js       CaptionView: interims and finals as lines, the transcript, copy/download/clear
 //   live.js           LiveCaptions: start/stop, audio source, meter, clock, status, alerts
 //   messages.js       what the page says about the client's errors
@@ -23,7 +24,7 @@ import { UploadBox } from './upload.js';
 const ui = pageElements(document);
 
 const settings = new Settings(ui.settings);
-settings.bind();
+settings.bind(location.hash);
 showEmbedSnippet(ui.footer.embed, location.href);
 
 const captions = new CaptionView(ui.captions);

@@ -3,6 +3,7 @@
 // StreamscribeClient per session, its results shown by a CaptionView.
 
 import { StreamscribeClient } from '../client/streamscribe.js';
+import { clientCredentials } from './credentials.js';
 import { describeError } from './messages.js';
 import { clockText, hideAlert, showAlert } from './ui.js';
 
@@ -91,7 +92,7 @@ async function captureSource(source) {
 export class LiveCaptions {
   /**
    * @param {LiveElements} elements
-   * @param {{captions: CaptionView, settings: Settings}} parts where results go; the API key and language
+   * @param {{captions: CaptionView, settings: Settings}} parts where results go; the API key or token and language
    */
   constructor(elements, { captions, settings }) {
     this.elements = elements;
@@ -135,7 +136,7 @@ export class LiveCaptions {
     this.hadError = false;
     const language = this.settings.language;
     const client = new StreamscribeClient({
-      apiKey: this.settings.apiKey,
+      ...clientCredentials(this.settings.credential),
       params: language ? { language } : {},
     });
     this.client = client;
@@ -148,9 +149,9 @@ export class LiveCaptions {
       this.stopCapture();
       if (error.kind === 'aborted') return; // the user pressed Stop while connecting
       this.hadError = true;
-      const [title, detail] = describeError(error, Boolean(this.settings.apiKey));
+      const [title, detail] = describeError(error, this.settings.credentialKind);
       showAlert(this.elements.alert, 'error', title, detail);
-      if (error.kind === 'connect' && !this.settings.apiKey) this.settings.open();
+      if (error.kind === 'connect' && !this.settings.credential) this.settings.open();
       this.setStatus('closed');
     }
   }
@@ -180,7 +181,7 @@ export class LiveCaptions {
     });
     client.on('error', (error) => {
       if (error.fatal) this.hadError = true;
-      const [title, detail] = describeError(error, Boolean(this.settings.apiKey));
+      const [title, detail] = describeError(error, this.settings.credentialKind);
       showAlert(alert, error.fatal ? 'error' : 'info', title, detail);
     });
     client.on('close', () => {

@@ -3,10 +3,11 @@
 /**
  * @param {{kind?: string, message: string, code?: number, reason?: string}} error
  *   a StreamscribeError, or an error of the page's own with a `kind`
- * @param {boolean} hasApiKey whether an API key is set (for `connect`)
+ * @param {'key' | 'token' | '' | boolean} credential what the key field holds (for `connect`);
+ *   true: an API key, false: nothing
  * @returns {[string, string]} title, detail
  */
-export function describeError(error, hasApiKey) {
+export function describeError(error, credential) {
   switch (error.kind) {
     case 'permission-denied':
       return [
@@ -22,9 +23,11 @@ export function describeError(error, hasApiKey) {
     case 'connect':
       return [
         'Cannot connect to the caption server.',
-        hasApiKey
-          ? 'Check that the server is running and that the API key in Connection settings is right.'
-          : 'Check that the server is running. If it requires an API key, enter it in Connection settings.',
+        credential === 'token'
+          ? 'Check that the server is running and that the access token is valid: tokens expire, get a fresh one.'
+          : credential
+            ? 'Check that the server is running and that the API key in Connection settings is right.'
+            : 'Check that the server is running. If it requires an API key, enter it in Connection settings.',
       ];
     case 'server':
       return ['The server stopped the captions:', error.reason ? `${error.reason} (code ${error.code})` : error.message];

@@ -1,4 +1,8 @@
-// Connection settings: the API key and the language, kept in localStorage.
+// Connection settings: the API key or access token, and the language, kept in
+// localStorage; an access token (`sst.…`, typed or from the URL fragment
+// `#token=sst.…`) is used for this page only and never kept.
+
+import { credentialKind, fragmentToken } from './credentials.js';
 
 /** @param {string} key */
 function stored(key) {
@@ -32,19 +36,30 @@ export class Settings {
     this.elements = elements;
   }
 
-  /** Fill the fields with what this browser kept, and keep what is typed in them. */
-  bind() {
+  /**
+   * Fill the fields with what this browser kept (or the fragment's token), and
+   * keep what is typed in them, tokens excepted.
+   * @param {string} hash the page's URL fragment (`location.hash`)
+   */
+  bind(hash) {
     const { form, apiKey, language } = this.elements;
-    apiKey.value = stored('apiKey');
+    apiKey.value = fragmentToken(hash) || stored('apiKey');
     language.value = stored('language');
     form.addEventListener('submit', (event) => event.preventDefault());
-    apiKey.addEventListener('change', () => store('apiKey', this.apiKey));
+    apiKey.addEventListener('change', () => {
+      if (this.credentialKind !== 'token') store('apiKey', this.credential);
+    });
     language.addEventListener('change', () => store('language', this.language));
   }
 
-  /** The API key, '' for none. */
-  get apiKey() {
+  /** The key field's value: an API key or an access token, '' for none (credentials.js). */
+  get credential() {
     return this.elements.apiKey.value.trim();
+  }
+
+  /** @returns {'token' | 'key' | ''} */
+  get credentialKind() {
+    return credentialKind(this.credential);
   }
 
   /** The language, '' for the server's default (auto). */
@@ -52,7 +67,7 @@ export class Settings {
     return this.elements.language.value.trim();
   }
 
-  /** Unfold the settings (to ask for an API key). */
+  /** Unfold the settings (to ask for an API key or token). */
   open() {
     this.elements.details.open = true;
   }

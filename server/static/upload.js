@@ -2,6 +2,7 @@
 // /v1/audio/transcriptions, show its segments with TXT/SRT/VTT downloads.
 
 import { Transcript } from '../client/streamscribe.js';
+import { authorizationHeaders } from './credentials.js';
 import { exportTranscript } from './export.js';
 import { clockText, hideAlert, showAlert } from './ui.js';
 
@@ -94,7 +95,7 @@ function downloadBar(result, base) {
 }
 
 export class UploadBox {
-  /** @param {UploadElements} elements @param {Settings} settings the API key and language */
+  /** @param {UploadElements} elements @param {Settings} settings the API key or token and language */
   constructor(elements, settings) {
     this.elements = elements;
     this.settings = settings;
@@ -160,12 +161,11 @@ export class UploadBox {
     result.hidden = true;
     submit.disabled = true;
     submit.textContent = 'Transcribing…';
-    const key = this.settings.apiKey;
     try {
       const response = await fetch('v1/audio/transcriptions', {
         method: 'POST',
         body: requestForm(file, this.settings.language),
-        headers: key ? { Authorization: `Bearer ${key}` } : {},
+        headers: authorizationHeaders(this.settings.credential),
       });
       await this.showResponse(response, file);
     } catch (error) {
@@ -191,7 +191,8 @@ export class UploadBox {
     }
     if (!response.ok) {
       const detail = body?.error?.message ?? body?.err_msg ?? `HTTP ${response.status}`;
-      const title = response.status === 401 ? 'The server refused the API key.' : 'The file could not be transcribed.';
+      const refused = this.settings.credentialKind === 'token' ? 'the access token' : 'the API key';
+      const title = response.status === 401 ? `The server refused ${refused}.` : 'The file could not be transcribed.';
       showAlert(message, 'error', title, detail);
       return;
     }
