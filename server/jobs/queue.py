@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import OrderedDict, deque
+from collections import Counter, OrderedDict, deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Protocol
@@ -71,6 +71,7 @@ class MemoryJobQueue:
         self._results: asyncio.Queue[JobResult] = asyncio.Queue()
         self._available = asyncio.Condition()
         self._running = 0
+        self._running_by_session: Counter[str] = Counter()
         self._idle_takers = 0
 
     async def submit(self, job: Job) -> None:
@@ -102,16 +103,30 @@ class MemoryJobQueue:
             taken: list[TakenJob] = []
             now = time.monotonic()
             while len(taken) < min(max_jobs, share) and self._finals:
-                job, queued_at = self._finals.popleft()
+                job, queued_at = self._next_final()
                 taken.append(TakenJob(job, now - queued_at))
             if not taken:
                 job, queued_at = self._interims.popitem(last=False)[1]
                 taken.append(TakenJob(job, now - queued_at))
             self._running += len(taken)
+            self._running_by_session.update(t.job.session_id for t in taken)
             return taken
+
+    def _next_final(self) -> tuple[Job, float]:
+        """The oldest final of the session with the fewest jobs being decoded: a session with many
+        finals queued (a client sending faster than real time) takes turns with the others
+        instead of making their finals wait behind all of its own."""
+        running = self._running_by_session
+        index = min(range(len(self._finals)), key=lambda i: (running[self._finals[i][0].session_id], i))
+        chosen = self._finals[index]
+        del self._finals[index]
+        return chosen
 
     async def complete(self, taken: TakenJob, result: JobResult) -> None:
         self._running -= 1
+        self._running_by_session[taken.job.session_id] -= 1
+        if self._running_by_session[taken.job.session_id] <= 0:
+            del self._running_by_session[taken.job.session_id]
         await self._results.put(result)
 
     async def results(self) -> AsyncIterator[JobResult]:

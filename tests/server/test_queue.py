@@ -110,3 +110,13 @@ async def test_an_ended_session_leaves_no_queued_work() -> None:
     await queue.submit(job("stays", JobKind.FINAL, 1))
     queue.forget("gone")
     assert [(j.session_id, j.revision) for j in await take_all(queue)] == [("stays", 1)]
+
+
+async def test_a_session_with_many_finals_queued_takes_turns_with_the_others() -> None:
+    queue = MemoryJobQueue()
+    for seq in range(1, 5):  # a client sending faster than real time
+        await queue.submit(job("fast", JobKind.FINAL, seq, seq=seq))
+    await queue.submit(job("live", JobKind.FINAL, 1))
+    (first,) = await queue.take(1)
+    (second,) = await queue.take(1)  # "fast" has one being decoded, "live" none: "live" goes next
+    assert [first.job.session_id, second.job.session_id] == ["fast", "live"]
