@@ -1,11 +1,12 @@
 """Requests too big to be honest, answered before any endpoint runs.
 
-The request line and headers go through two parsers: uvicorn's h11 (which
-answers 400 at once past 16 KiB) and, for a WebSocket upgrade, the
-`websockets` library's handshake parser, whose limit is 8 KiB a line: a
-request between the two passed h11 and then made the handshake fail without
-an answer, holding the connection open. So the second limit is raised above
-the first (`raise_handshake_line_limit`), and a query string past
+The request line and headers go through two parsers: uvicorn's h11 and, for a
+WebSocket upgrade, the `websockets` library's handshake parser, whose limit is
+8 KiB a line. h11 refuses a head that stays incomplete past 16 KiB, but takes
+a complete one of any size that arrives in one read; such a request passed
+h11 and then made the handshake parser fail without an answer, holding the
+connection open. So the handshake parser's limit is raised past anything h11
+lets through (`raise_handshake_line_limit`), and a query string past
 MAX_QUERY_BYTES, far beyond any real one, gets a 414 from
 `QueryLimitMiddleware`, for plain HTTP and WebSocket handshakes alike.
 """
@@ -17,15 +18,15 @@ import json
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 MAX_QUERY_BYTES = 4096
-H11_MAX_REQUEST_BYTES = 16 * 1024
-"""uvicorn's default h11 limit on an incomplete request head (`h11_max_incomplete_event_size`)."""
+HANDSHAKE_LINE_BYTES = 1 << 20
+"""More than one read of the socket can bring (asyncio reads at most 256 KiB at a time)."""
 
 
 def raise_handshake_line_limit() -> None:
     """Let h11, which answers, be the parser that refuses an oversized request head."""
     import websockets.http11
 
-    websockets.http11.MAX_LINE_LENGTH = max(websockets.http11.MAX_LINE_LENGTH, 2 * H11_MAX_REQUEST_BYTES)
+    websockets.http11.MAX_LINE_LENGTH = max(websockets.http11.MAX_LINE_LENGTH, HANDSHAKE_LINE_BYTES)
 
 
 class QueryLimitMiddleware:

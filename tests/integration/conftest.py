@@ -9,9 +9,7 @@ from pathlib import Path
 import pytest
 
 from testbed.server import ServerProcess
-from tests.integration.s3 import SeaweedS3, empty_and_delete, new_bucket_name
-
-S3_API_KEY = "s3-test-key-0123456789"
+from tests.integration.s3 import S3_API_KEY, SeaweedS3, empty_and_delete, new_bucket_name
 
 
 @pytest.fixture(scope="module")
