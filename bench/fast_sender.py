@@ -44,7 +44,7 @@ from typing import Any
 
 import websockets
 
-from bench import soak
+from bench import realtime, soak
 from loadtest import revision
 from loadtest.system import System, cpu_seconds
 from testbed import audio, corpora
@@ -159,7 +159,7 @@ def fast_figures(
     }
 
 
-def realtime_figures(window: soak.Window) -> dict[str, Any]:
+def realtime_figures(window: realtime.Window) -> dict[str, Any]:
     return {
         "end_of_turn_ms": [round(x) for x in window.end_of_turn_ms],
         "missed_turns": window.missed_turns,
@@ -169,7 +169,7 @@ def realtime_figures(window: soak.Window) -> dict[str, Any]:
 
 
 async def one_run(
-    urls: tuple[str, str], fixture: soak.Fixture, upload: Upload | None, delay_s: float
+    urls: tuple[str, str], fixture: realtime.Fixture, upload: Upload | None, delay_s: float
 ) -> dict[str, Any]:
     """The real-time stream, alone or `delay_s` after a fast sender started."""
     realtime_url, fast_url = urls
@@ -177,9 +177,9 @@ async def one_run(
     if upload is not None:
         fast = asyncio.create_task(fast_send(fast_url, upload))
         await asyncio.sleep(delay_s)
-    collector = soak.Collector()
+    collector = realtime.Collector()
     try:
-        await soak.play(realtime_url, fixture.chunks, fixture, collector)
+        await realtime.play(realtime_url, fixture.chunks, fixture, collector)
     except (OSError, websockets.InvalidHandshake) as error:
         collector.window.error(repr(error))
     run = {"realtime": realtime_figures(collector.window)}
@@ -201,8 +201,8 @@ def case_row(case: str, runs: Sequence[dict[str, Any]], cpu_s: float, wall_s: fl
         "runs": len(runs),
         "turns": len(eot),
         "missed_turns": sum(r["realtime"]["missed_turns"] for r in runs),
-        "end_of_turn_p50_ms": soak.percentile(eot, 50),
-        "end_of_turn_p95_ms": soak.percentile(eot, 95),
+        "end_of_turn_p50_ms": realtime.percentile(eot, 50),
+        "end_of_turn_p95_ms": realtime.percentile(eot, 95),
         "end_of_turn_max_ms": max(eot) if eot else None,
         "realtime_wer": _median([r["realtime"]["wer"] for r in runs]),
         "realtime_errors": [e for r in runs for e in r["realtime"]["errors"]],
@@ -221,10 +221,10 @@ def case_row(case: str, runs: Sequence[dict[str, Any]], cpu_s: float, wall_s: fl
     return row
 
 
-async def cases(system: System, fixture: soak.Fixture, upload: Upload, options: Options) -> list[dict[str, Any]]:
+async def cases(system: System, fixture: realtime.Fixture, upload: Upload, options: Options) -> list[dict[str, Any]]:
     base = system.server.ws_url
-    urls = soak.stream_url(base, True), listen_url(base, encoding="linear16", sample_rate=16000)
-    await soak.play(urls[0], fixture.chunks[: soak.WARM_UP_CHUNKS], fixture, soak.Collector())  # warm-up
+    urls = realtime.stream_url(base, True), listen_url(base, encoding="linear16", sample_rate=16000)
+    await realtime.play(urls[0], fixture.chunks[: soak.WARM_UP_CHUNKS], fixture, realtime.Collector())  # warm-up
     pids = system.pids()
     rows = []
     for case in CASES:
@@ -238,7 +238,7 @@ async def cases(system: System, fixture: soak.Fixture, upload: Upload, options: 
     return rows
 
 
-def measure(tree: revision.Tree, fixture: soak.Fixture, upload: Upload, options: Options) -> list[dict[str, Any]]:
+def measure(tree: revision.Tree, fixture: realtime.Fixture, upload: Upload, options: Options) -> list[dict[str, Any]]:
     with tempfile.TemporaryDirectory() as tmp:
         system = System(options.mode, Path(tmp), tree)
         try:
@@ -285,7 +285,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     trees = [revision.current()]
     if options.baseline:
         trees.insert(0, revision.baseline(options.baseline))
-    fixture, upload = soak.load_fixture(), make_upload(options.repeat)
+    fixture, upload = realtime.load_fixture(), make_upload(options.repeat)
     rows = [row for tree in trees for row in measure(tree, fixture, upload, options)]
     result = {
         "command": ["python", "-m", "bench.fast_sender", *(sys.argv[1:] if argv is None else argv)],

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from bench import fast_sender as fs
-from bench import soak
+from bench import realtime
 
 
 def test_defaults_and_output_name() -> None:
@@ -64,14 +64,14 @@ def test_fast_figures_missing_finals_or_an_early_close() -> None:
 
 
 def test_realtime_figures() -> None:
-    window = soak.Window(end_of_turn_ms=[700.4, 5556.0], missed_turns=1, wers=[0.04231])
+    window = realtime.Window(end_of_turn_ms=[700.4, 5556.0], missed_turns=1, wers=[0.04231])
     assert fs.realtime_figures(window) == {
         "end_of_turn_ms": [700, 5556],
         "missed_turns": 1,
         "wer": 0.0423,
         "errors": [],
     }
-    refused = soak.Window(missed_turns=5)
+    refused = realtime.Window(missed_turns=5)
     refused.error("closed 1013: queue full")
     assert fs.realtime_figures(refused)["wer"] is None
     assert fs.realtime_figures(refused)["errors"] == ["closed 1013: queue full"]

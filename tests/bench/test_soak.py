@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from bench import soak
+from bench import realtime, soak
 
 
 def test_defaults() -> None:
@@ -45,44 +45,44 @@ def test_bad_arguments(argv: list[str]) -> None:
 
 
 def test_stream_url_is_stream_js_query() -> None:
-    url = soak.stream_url("ws://h:1", True)
+    url = realtime.stream_url("ws://h:1", True)
     assert url.startswith("ws://h:1/v1/listen?encoding=linear16&sample_rate=16000&interim_results=true")
     assert "vad_events=true" in url and "utterance_end_ms=1000" in url
-    assert "interim_results=false" in soak.stream_url("ws://h:1", False)
+    assert "interim_results=false" in realtime.stream_url("ws://h:1", False)
 
 
 def test_turns_answered_follows_stream_js() -> None:
     pending = [2.0, 5.0, 9.0]
-    assert soak.turns_answered(pending, 0.5, 2.3) == ([2.0], 0)
+    assert realtime.turns_answered(pending, 0.5, 2.3) == ([2.0], 0)
     assert pending == [5.0, 9.0]
-    assert soak.turns_answered(pending, 4.0, 4.97) == ([5.0], 0)  # within 50 ms of the end
-    assert soak.turns_answered(pending, 9.5, 12.0) == ([], 1)  # its speech ended before this final began
+    assert realtime.turns_answered(pending, 4.0, 4.97) == ([5.0], 0)  # within 50 ms of the end
+    assert realtime.turns_answered(pending, 9.5, 12.0) == ([], 1)  # its speech ended before this final began
     assert pending == []
-    assert soak.turns_answered(pending, 0.0, 20.0) == ([], 0)
+    assert realtime.turns_answered(pending, 0.0, 20.0) == ([], 0)
 
 
 def test_sent_at_clamps_to_the_frames_sent() -> None:
     times = [100.0, 100.1, 100.2]
-    assert soak.sent_at(times, 0.15) == 100.1
-    assert soak.sent_at(times, 9.0) == 100.2
+    assert realtime.sent_at(times, 0.15) == 100.1
+    assert realtime.sent_at(times, 9.0) == 100.2
 
 
 def test_window_figures_and_collector() -> None:
-    collector = soak.Collector()
+    collector = realtime.Collector()
     collector.window.end_of_turn_ms += [float(x) for x in range(100, 1100, 100)]
     collector.window.wers += [0.1, 0.0, 0.05]
     collector.window.streams_done = 3
     for n in range(7):
         collector.window.error(f"closed 1011: {n}")
     taken = collector.take()
-    assert collector.window == soak.Window()
-    figures = soak.window_figures(taken)
+    assert collector.window == realtime.Window()
+    figures = realtime.window_figures(taken)
     assert figures["turns"] == 10
     assert figures["end_of_turn_p50_ms"] == 550
     assert figures["end_of_turn_p95_ms"] == 955
     assert (figures["streams_done"], figures["stream_errors"], figures["wer_median"]) == (3, 7, 0.05)
     assert len(figures["errors"]) == 5  # the first few reasons, every error counted
-    empty = soak.window_figures(soak.Window())
+    empty = realtime.window_figures(realtime.Window())
     assert (empty["end_of_turn_p50_ms"], empty["wer_median"], empty["turns"]) == (None, None, 0)
 
 
