@@ -47,9 +47,9 @@ from bench.realtime import (
     window_figures,
 )
 from loadtest import revision
+from loadtest.run import parse_modes
 from loadtest.system import System
 
-MODES = ("embedded", "distributed")
 WARM_UP_CHUNKS = 80
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 JOBS_QUEUED_FINAL = 'streamscribe_jobs_queued{kind="final"}'
@@ -66,16 +66,9 @@ class Options:
     out_dir: Path
 
 
-def _modes(text: str) -> list[str]:
-    modes = [m.strip() for m in text.split(",") if m.strip()]
-    if not modes or any(m not in MODES for m in modes):
-        raise argparse.ArgumentTypeError(f"comma-separated of {', '.join(MODES)}, not {text!r}")
-    return list(dict.fromkeys(modes))
-
-
 def parse_args(argv: Sequence[str] | None = None) -> Options:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--mode", type=_modes, default="embedded", help="embedded, distributed or both")
+    parser.add_argument("--mode", type=parse_modes, default="embedded", help="embedded, distributed or both")
     parser.add_argument("--minutes", type=float, default=30.0, help="load duration per mode")
     parser.add_argument("--streams", type=int, default=8, help="concurrent real-time streams")
     parser.add_argument("--sample-s", type=float, default=60.0, help="seconds between samples")

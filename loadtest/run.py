@@ -63,7 +63,8 @@ class Options:
     out: Path
 
 
-def _modes(text: str) -> list[str]:
+def parse_modes(text: str) -> list[str]:
+    """`--mode`: embedded, distributed or both, comma-separated."""
     modes = [m.strip() for m in text.split(",") if m.strip()]
     if not modes or any(m not in MODES for m in modes):
         raise argparse.ArgumentTypeError(f"comma-separated of {', '.join(MODES)}, not {text!r}")
@@ -94,7 +95,7 @@ def _bound(text: str) -> float | None:
 
 def parse_args(argv: Sequence[str] | None = None) -> Options:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--mode", type=_modes, default="embedded", help="embedded, distributed or both")
+    parser.add_argument("--mode", type=parse_modes, default="embedded", help="embedded, distributed or both")
     parser.add_argument("--streams", type=_levels, default="1,2,4,8", help="concurrency levels, e.g. 1,2,4,8")
     parser.add_argument("--interims", type=_interims, default="on,off", help="on, off or on,off")
     parser.add_argument("--interim", dest="interims", action="store_const", const=[True], help="= --interims on")
