@@ -46,6 +46,7 @@ import websockets
 
 from bench import realtime, soak
 from loadtest import revision
+from loadtest.run import MODES
 from loadtest.system import System, cpu_seconds
 from testbed import audio, corpora
 from testbed.server import listen_url
@@ -69,7 +70,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=3, help="runs of each case (turns are pooled)")
     parser.add_argument("--baseline", metavar="REV", help="also measure this commit (first)")
-    parser.add_argument("--mode", choices=soak.MODES, default="embedded")
+    parser.add_argument("--mode", choices=MODES, default="embedded")
     parser.add_argument("--repeat", type=int, default=4, help="the fast sender's audio: the five clips x this")
     parser.add_argument("--delay-s", type=float, default=1.0, help="the real-time stream starts this much later")
     parser.add_argument("--out", type=Path)
