@@ -12,25 +12,26 @@ import pytest
 import websockets
 
 from bench import first_text as ft
+from bench import first_text_metrics as ftm
 from bench import whisperlive_client as wl
 from testbed import audio
 
 
-def words(*items: tuple[str, float, float], utterance: int = 0) -> list[ft.Word]:
-    return [ft.Word(text, start, end, utterance) for text, start, end in items]
+def words(*items: tuple[str, float, float], utterance: int = 0) -> list[ftm.Word]:
+    return [ftm.Word(text, start, end, utterance) for text, start, end in items]
 
 
 def send_times(seconds: float, t0: float = 100.0) -> list[float]:
     """One frame every 100 ms, sent exactly on time from wall time `t0`."""
-    return [t0 + k * ft.CHUNK_S for k in range(round(seconds / ft.CHUNK_S))]
+    return [t0 + k * ftm.CHUNK_S for k in range(round(seconds / ftm.CHUNK_S))]
 
 
-def interim(t: float, start: float, end: float, text: str) -> ft.Update:
-    return ft.Update(t, (), ft.Piece(start, end, text), True)
+def interim(t: float, start: float, end: float, text: str) -> ftm.Update:
+    return ftm.Update(t, (), ftm.Piece(start, end, text), True)
 
 
-def final(t: float, start: float, end: float, text: str) -> ft.Update:
-    return ft.Update(t, (ft.Piece(start, end, text),), None, False)
+def final(t: float, start: float, end: float, text: str) -> ftm.Update:
+    return ftm.Update(t, (ftm.Piece(start, end, text),), None, False)
 
 
 # ------------------------------------------------------------------ frontier
@@ -50,12 +51,12 @@ def final(t: float, start: float, end: float, text: str) -> ft.Update:
 )
 def test_frontier(hypothesis: str, expected: int) -> None:
     reference = ["he", "was", "not", "an", "ill", "disposed", "young", "man", "he", "might"]
-    assert ft.frontier(reference, hypothesis.split()) == expected
+    assert ftm.frontier(reference, hypothesis.split()) == expected
 
 
 def test_frontier_never_passes_the_reference_it_is_given() -> None:
-    assert ft.frontier(["he", "was"], ["he", "was", "not", "an", "ill"]) == 2
-    assert ft.frontier([], ["he"]) == 0
+    assert ftm.frontier(["he", "was"], ["he", "was", "not", "an", "ill"]) == 2
+    assert ftm.frontier([], ["he"]) == 0
 
 
 # ------------------------------------------------------------------ what a caption client shows
@@ -70,7 +71,7 @@ def test_shown_texts_deepgram_interims_replace_and_finals_settle() -> None:
         interim(3.0, 2.0, 3.0, "Next"),
         final(3.5, 2.0, 3.4, "Next one."),
     ]
-    assert [text for _, text in ft.shown_texts(updates)] == [
+    assert [text for _, text in ftm.shown_texts(updates)] == [
         "hello",
         "hello wor",
         "hello world",
@@ -81,16 +82,16 @@ def test_shown_texts_deepgram_interims_replace_and_finals_settle() -> None:
 
 
 def test_shown_texts_whisperlive_completed_segments_accumulate_once() -> None:
-    first = ft.Piece(0.0, 2.0, " He was not")
+    first = ftm.Piece(0.0, 2.0, " He was not")
     updates = [
-        ft.Update(1.0, (), ft.Piece(0.0, 1.0, " He"), True),
-        ft.Update(2.0, (first,), ft.Piece(2.0, 3.0, " an ill"), True),
-        ft.Update(3.0, (first,), ft.Piece(2.0, 3.5, " an ill disposed"), True),
-        ft.Update(4.0, (first,), None, False),  # no open segment in this message: the shown one stays
-        ft.Update(5.0, (first, ft.Piece(2.0, 3.6, " an ill-disposed man.")), None, False),
-        ft.Update(6.0, (first, ft.Piece(1.0, 3.0, " overlapping")), ft.Piece(3.6, 4.0, " So"), True),
+        ftm.Update(1.0, (), ftm.Piece(0.0, 1.0, " He"), True),
+        ftm.Update(2.0, (first,), ftm.Piece(2.0, 3.0, " an ill"), True),
+        ftm.Update(3.0, (first,), ftm.Piece(2.0, 3.5, " an ill disposed"), True),
+        ftm.Update(4.0, (first,), None, False),  # no open segment in this message: the shown one stays
+        ftm.Update(5.0, (first, ftm.Piece(2.0, 3.6, " an ill-disposed man.")), None, False),
+        ftm.Update(6.0, (first, ftm.Piece(1.0, 3.0, " overlapping")), ftm.Piece(3.6, 4.0, " So"), True),
     ]
-    assert [text for _, text in ft.shown_texts(updates)] == [
+    assert [text for _, text in ftm.shown_texts(updates)] == [
         "he",
         "he was not an ill",
         "he was not an ill disposed",
@@ -121,11 +122,11 @@ def test_parse_whisperlive() -> None:
             {"start": "1.500", "end": "2.000", "text": " Two", "completed": False},
         ],
     }
-    assert ft.parse_whisperlive(3.0, message) == ft.Update(
-        3.0, (ft.Piece(0.0, 1.5, " One."),), ft.Piece(1.5, 2.0, " Two"), True
+    assert ft.parse_whisperlive(3.0, message) == ftm.Update(
+        3.0, (ftm.Piece(0.0, 1.5, " One."),), ftm.Piece(1.5, 2.0, " Two"), True
     )
     closed = {"uid": "u", "segments": message["segments"][:1]}
-    assert ft.parse_whisperlive(4.0, closed) == ft.Update(4.0, (ft.Piece(0.0, 1.5, " One."),), None, False)
+    assert ft.parse_whisperlive(4.0, closed) == ftm.Update(4.0, (ftm.Piece(0.0, 1.5, " One."),), None, False)
     assert ft.parse_whisperlive(5.0, {"uid": "u", "message": "SERVER_READY"}) is None
 
 
@@ -157,11 +158,11 @@ def test_reach_times_first_cover_and_ages() -> None:
         interim(104.2, 3.0, 4.0, "so"),
         final(104.5, 3.0, 3.9, "So long."),
     ]
-    reach = ft.reach_times(ft.shown_texts(updates), WORDS, sent)
+    reach = ftm.reach_times(ftm.shown_texts(updates), WORDS, sent)
     assert reach == [100.9, 100.9, 101.8, 104.2, 104.5]
     # speech ends: "here" at 1.5 s (frame 15, sent 101.5), "long" at 3.8 s (frame 38, sent 103.8)
-    assert ft.first_cover(reach, WORDS, sent) == pytest.approx([0.3, 0.7])
-    ages = ft.oldest_unshown_ages(reach, WORDS, sent)
+    assert ftm.first_cover(reach, WORDS, sent) == pytest.approx([0.3, 0.7])
+    ages = ftm.oldest_unshown_ages(reach, WORDS, sent)
     assert len(ages) == len(sent)
     assert ages[6] == 0.0  # 0.6 s: "he" still being spoken
     assert ages[8] == pytest.approx(0.1)  # "he" ended in frame 7, sent at 100.7, seen at 100.8
@@ -173,35 +174,35 @@ def test_reach_times_first_cover_and_ages() -> None:
 def test_text_shown_before_its_audio_is_not_credited() -> None:
     sent = send_times(5.0)
     early = [interim(100.2, 0.0, 0.2, "he was here so long")]  # only 0.3 s of audio sent
-    reach = ft.reach_times(ft.shown_texts(early), WORDS, sent)
+    reach = ftm.reach_times(ftm.shown_texts(early), WORDS, sent)
     assert reach[:2] == [100.2, 100.2]  # words starting within 0.5 s of the audio sent
     assert all(math.isinf(r) for r in reach[2:])
 
 
 def test_never_shown_words() -> None:
     sent = send_times(5.0)
-    reach = ft.reach_times(ft.shown_texts([final(102.0, 0.5, 1.5, "he was here")]), WORDS, sent)
-    assert ft.first_cover(reach, WORDS, sent) == [pytest.approx(0.5), None]
-    assert ft.oldest_unshown_ages(reach, WORDS, sent)[-1] == pytest.approx(104.9 - 103.3)
+    reach = ftm.reach_times(ftm.shown_texts([final(102.0, 0.5, 1.5, "he was here")]), WORDS, sent)
+    assert ftm.first_cover(reach, WORDS, sent) == [pytest.approx(0.5), None]
+    assert ftm.oldest_unshown_ages(reach, WORDS, sent)[-1] == pytest.approx(104.9 - 103.3)
 
 
 def test_flow() -> None:
     sent = send_times(10.0)
     shown = [(100.5, ""), (101.0, "a"), (101.2, "a"), (103.0, "a b"), (104.0, "a b c"), (111.0, "a b c d")]
-    figures = ft.flow(shown, sent)
+    figures = ftm.flow(shown, sent)
     assert figures["first_text_s"] == pytest.approx(1.0)
     assert figures["updates_per_min"] == pytest.approx(4 / (10.0 / 60))
     assert figures["longest_wait_s"] == pytest.approx(6.0)  # 104.0 to the end of sending, 110.0
-    assert ft.flow([], sent) == {"first_text_s": None, "updates_per_min": 0.0, "longest_wait_s": 10.0}
+    assert ftm.flow([], sent) == {"first_text_s": None, "updates_per_min": 0.0, "longest_wait_s": 10.0}
 
 
 def test_stream_figures_and_summary() -> None:
     sent = send_times(5.0)
-    log = ft.StreamLog(sent, [final(102.0, 0.5, 1.5, "he was here"), final(104.0, 3.0, 3.8, "so long")], 0.01)
-    figures = ft.stream_figures(log, WORDS, "he was here so long")
+    log = ftm.StreamLog(sent, [final(102.0, 0.5, 1.5, "he was here"), final(104.0, 3.0, 3.8, "so long")], 0.01)
+    figures = ftm.stream_figures(log, WORDS, "he was here so long")
     assert figures["wer"] == 0.0 and figures["first_cover_s"] == [pytest.approx(0.5), pytest.approx(0.2)]
-    silent = ft.stream_figures(ft.StreamLog(sent, [], 0.0), WORDS, "he was here so long")
-    row = ft.summarize("x", 1, [figures, silent])
+    silent = ftm.stream_figures(ftm.StreamLog(sent, [], 0.0), WORDS, "he was here so long")
+    row = ftm.summarize("x", 1, [figures, silent])
     assert row["runs"] == 2 and row["utterances"] == 4 and row["never_shown"] == 2 and row["no_text_streams"] == 1
     assert row["first_cover_p50_ms"] == 350 and row["first_text_max_ms"] == 2000
 
@@ -246,9 +247,9 @@ async def test_run_stream_against_a_fake_whisperlive() -> None:
 
 
 def test_ages_and_flow_stop_one_pause_after_the_last_utterance() -> None:
-    log = ft.StreamLog(send_times(20.0), [final(104.0, 0.5, 3.8, "he was here so long")], 0.0)
-    figures = ft.stream_figures(log, WORDS, "he was here so long")
+    log = ftm.StreamLog(send_times(20.0), [final(104.0, 0.5, 3.8, "he was here so long")], 0.0)
+    figures = ftm.stream_figures(log, WORDS, "he was here so long")
     # 10 s of silence after "long" (3.8 s) is not sampled: 53 frames up to 5.3 s, not 200
-    ages = ft.oldest_unshown_ages([104.0] * 5, WORDS, log.send_times[:53])
+    ages = ftm.oldest_unshown_ages([104.0] * 5, WORDS, log.send_times[:53])
     assert figures["oldest_unshown_mean_s"] == pytest.approx(sum(ages) / 53)
     assert figures["updates_per_min"] == pytest.approx(1 / (5.3 / 60))
