@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
+from starlette.responses import JSONResponse
+
 from server.archive.base import Archive, ArchiveOutcome, DisabledArchive, Recording
 from server.config import AccessPolicy
 from server.credentials import OPEN, Identity, KeyRing, Scope
@@ -42,13 +44,27 @@ class Caller:
     def allowed(self) -> bool:
         return self.identity is not None
 
-    def refusal(self, scope: Scope) -> tuple[int, str] | None:
-        """Why this caller may not use an endpoint that needs `scope`: (HTTP status, words), or None."""
+    def admit(self, scope: Scope) -> Identity | Denial:
+        """Who may use an endpoint that needs `scope`, or why not."""
         if self.identity is None:
-            return 401, "Invalid credentials: send Authorization: Token KEY (or Bearer TOKEN)"
+            return Denial(401, "invalid_auth", "Invalid credentials: send Authorization: Token KEY (or Bearer TOKEN)")
         if not self.identity.may(scope):
-            return 403, f"this key ({self.identity.name}) does not have the {scope.value!r} scope"
-        return None
+            message = f"this key ({self.identity.name}) does not have the {scope.value!r} scope"
+            return Denial(403, "insufficient_permissions", message)
+        return self.identity
+
+
+@dataclass(frozen=True, slots=True)
+class Denial:
+    """A caller refused: the HTTP status, a short code and words; each endpoint's error body carries them."""
+
+    status: int
+    code: str
+    message: str
+
+    def response(self) -> JSONResponse:
+        """Deepgram's error body (the live socket's denial, recordings)."""
+        return JSONResponse({"err_code": self.code.upper(), "err_msg": self.message}, status_code=self.status)
 
 
 def authenticate(headers: Mapping[str, str], keyring: KeyRing, now: float | None = None) -> Caller:

@@ -14,12 +14,11 @@ from collections import deque
 from datetime import UTC, datetime
 from typing import Any, assert_never
 
-from starlette.responses import JSONResponse
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from server.archive.base import ArchiveOutcome, Recording
 from server.credentials import Identity, Scope
-from server.policy import OPT_OUT_REFUSED, admission, archive_for, authenticate, finish_archive, opt_out_refused
+from server.policy import OPT_OUT_REFUSED, Denial, admission, archive_for, authenticate, finish_archive, opt_out_refused
 from server.runtime.gateway import (
     ClientBytes,
     ClientGone,
@@ -55,11 +54,10 @@ def close_reason(reason: str) -> str:
 async def listen_endpoint(websocket: WebSocket) -> None:
     gateway: Gateway = websocket.app.state.gateway
     caller = authenticate(websocket.headers, gateway.policy.keyring)
-    if (denied := caller.refusal(Scope.LISTEN)) is not None or caller.identity is None:
-        status, words = denied or (401, "")
+    identity = caller.admit(Scope.LISTEN)
+    if isinstance(identity, Denial):
         gateway.metrics.sessions_refused.labels("unauthorized").inc()
-        code = "INVALID_AUTH" if status == 401 else "INSUFFICIENT_PERMISSIONS"
-        await websocket.send_denial_response(JSONResponse({"err_code": code, "err_msg": words}, status_code=status))
+        await websocket.send_denial_response(identity.response())
         return
     try:
         params = parse_listen_params(websocket.query_params.multi_items())
@@ -68,14 +66,14 @@ async def listen_endpoint(websocket: WebSocket) -> None:
         refusal = error
     if refusal is None and opt_out_refused(gateway, params.archive):
         refusal = ProtocolError(CloseCode.POLICY_VIOLATION, OPT_OUT_REFUSED)
-    if refusal is None and (admitted := await admission(gateway, caller.identity, real_time=True)) is not None:
+    if refusal is None and (admitted := await admission(gateway, identity, real_time=True)) is not None:
         refusal = ProtocolError(admitted.close_code, admitted.message)
     await websocket.accept(subprotocol=caller.subprotocol)
     if refusal is not None:
         gateway.metrics.sessions_refused.labels(str(refusal.code)).inc()
         await websocket.close(refusal.code, close_reason(refusal.reason))
         return
-    await LiveConnection(gateway, websocket, params, caller.identity).run()
+    await LiveConnection(gateway, websocket, params, identity).run()
 
 
 class LiveConnection:

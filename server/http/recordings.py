@@ -15,17 +15,16 @@ from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Re
 
 from server.archive.base import ArchiveUnavailable, StoredRecording, valid_session_id
 from server.credentials import Scope
-from server.policy import authenticate
+from server.policy import Denial, authenticate
 from server.runtime.gateway import Gateway
 
 
 async def _find(request: Request) -> StoredRecording | Response:
     gateway: Gateway = request.app.state.gateway
     caller = authenticate(request.headers, gateway.policy.keyring)
-    if (refused := caller.refusal(Scope.RECORDINGS_READ)) is not None or caller.identity is None:
-        status, words = refused or (401, "")
-        code = "INVALID_AUTH" if status == 401 else "INSUFFICIENT_PERMISSIONS"
-        return JSONResponse({"err_code": code, "err_msg": words}, status_code=status)
+    identity = caller.admit(Scope.RECORDINGS_READ)
+    if isinstance(identity, Denial):
+        return identity.response()
     session_id = request.path_params["session_id"]
     if not valid_session_id(session_id):
         return JSONResponse({"err_code": "NOT_FOUND", "err_msg": "no such recording"}, status_code=404)
@@ -37,7 +36,7 @@ async def _find(request: Request) -> StoredRecording | Response:
             status_code=503,
         )
     # Another tenant's recording is answered as if there were none: ids are not to be probed.
-    if found is None or not (gateway.policy.keyring.open or caller.identity.may_read(found.document.get("tenant"))):
+    if found is None or not (gateway.policy.keyring.open or identity.may_read(found.document.get("tenant"))):
         return JSONResponse({"err_code": "NOT_FOUND", "err_msg": f"no recording {session_id}"}, status_code=404)
     return found
 

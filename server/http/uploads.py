@@ -17,7 +17,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response, Strea
 
 from server.credentials import Identity, Scope
 from server.http.intake import BodyLimits, file_of, receive_body, receive_form
-from server.policy import OPT_OUT_REFUSED, admission, authenticate, opt_out_refused
+from server.policy import OPT_OUT_REFUSED, Denial, admission, authenticate, opt_out_refused
 from server.runtime.gateway import Gateway
 from server.uploads.formats import (
     RESPONSE_FORMATS,
@@ -66,11 +66,10 @@ OPENAI_FIELDS = frozenset(
 def caller_of(request: Request, gateway: Gateway) -> Identity | UploadError:
     """Who may upload here, or the error (401/403) to answer."""
     caller = authenticate(request.headers, gateway.policy.keyring)
-    refused = caller.refusal(Scope.UPLOAD)
-    if refused is not None or caller.identity is None:
-        status, words = refused or (401, "")
-        return UploadError(status, "invalid_auth" if status == 401 else "insufficient_permissions", words)
-    return caller.identity
+    identity = caller.admit(Scope.UPLOAD)
+    if isinstance(identity, Denial):
+        return UploadError(identity.status, identity.code, identity.message)
+    return identity
 
 
 def body_limits(gateway: Gateway) -> BodyLimits:

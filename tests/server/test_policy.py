@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from server.credentials import OPEN, Identity, KeyRing, Scope
-from server.policy import Caller, Refusal, RefusalReason, authenticate
+from server.policy import Caller, Denial, Refusal, RefusalReason, authenticate
 from streaming.archive_document import archive_document
 from streaming.protocol import CloseCode
 
@@ -46,10 +46,12 @@ def test_without_keys_everyone_may_call_and_the_subprotocol_is_still_echoed() ->
 
 def test_a_key_without_the_scope_is_told_which_one() -> None:
     caller = Caller(Identity("k", "t", frozenset({Scope.LISTEN})))
-    assert caller.refusal(Scope.LISTEN) is None
-    assert caller.refusal(Scope.UPLOAD) == (403, "this key (k) does not have the 'upload' scope")
-    refused = Caller(None).refusal(Scope.LISTEN)
-    assert refused is not None and refused[0] == 401
+    assert caller.admit(Scope.LISTEN) == caller.identity
+    assert caller.admit(Scope.UPLOAD) == Denial(
+        403, "insufficient_permissions", "this key (k) does not have the 'upload' scope"
+    )
+    refused = Caller(None).admit(Scope.LISTEN)
+    assert isinstance(refused, Denial) and (refused.status, refused.code) == (401, "invalid_auth")
 
 
 @pytest.mark.parametrize(
