@@ -266,6 +266,32 @@ class Settings(BaseSettings):
     claim_idle_s: float = Field(15.0, gt=0)
     """A job unacknowledged this long by its worker is taken over by another (the worker died)."""
 
+    webhook_url: str | None = None
+    """The operator's receiver (server/webhooks.py): each final result is POSTed to it as JSON. Trusted: it may
+    be a private address, and credentials in it are sent as basic auth. Unset: none (clients may name their own
+    `callback=`)."""
+    webhook_secret: SecretStr | None = None
+    """Signs every webhook: `X-Streamscribe-Signature: t=<unix s>,v1=<hex HMAC-SHA256(secret, "<t>." + body)>`
+    (server.webhooks.verify_signature checks it). Unset: webhooks go unsigned."""
+    webhook_timeout_s: float = Field(10.0, gt=0)
+    """One attempt (resolving, connecting, sending, the answer's status) fails after this long."""
+    webhook_max_attempts: int = Field(6, ge=1, le=100)
+    """Attempts per delivery: connection errors, timeouts, 429 and 5xx are retried; other answers are final."""
+    webhook_backoff_initial_s: float = Field(0.5, gt=0)
+    """The wait before the first retry; it doubles each retry, with jitter (between half and all of it)."""
+    webhook_backoff_max_s: float = Field(30.0, gt=0)
+    """The longest wait between two attempts, a receiver's `Retry-After` included."""
+    webhook_max_pending: int = Field(10_000, ge=1)
+    """Deliveries submitted and not finished at most; beyond, new ones are dropped (counted and logged): a dead
+    receiver costs bounded memory and never slows the audio path."""
+    webhook_concurrency: int = Field(16, ge=1, le=1024)
+    """Attempts in flight at once; one receiver (host and port) gets at most half of them (at least one), so a
+    slow receiver leaves the rest to the others."""
+    webhook_allow_private_callbacks: bool = False
+    """Whether a client's `callback=` may point at loopback, private, link-local or reserved addresses (checked
+    on the URL, and on what its host resolves to when delivering). Off: a client cannot make the gateway POST
+    into the operator's network."""
+
     @field_validator("api_keys", "cors_origins", mode="before")
     @classmethod
     def _split_keys(cls, value: object) -> object:
@@ -281,6 +307,15 @@ class Settings(BaseSettings):
         if isinstance(value, bool):
             return switch[str(value).lower()]
         return switch.get(value.strip().lower(), value) if isinstance(value, str) else value
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _check_webhook_url(cls, value: str | None) -> str | None:
+        parts = urlsplit(value or "")
+        if value and (parts.scheme not in ("http", "https") or not parts.hostname):
+            # Not echoed: it may hold credentials.
+            raise ValueError(f"webhook URL must be an http:// or https:// URL with a host (scheme {parts.scheme!r})")
+        return value or None
 
     @field_validator("api_keys_file")
     @classmethod

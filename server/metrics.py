@@ -8,6 +8,8 @@ from streaming.speculative import SpeculativeStats
 
 TRANSIT_BUCKETS = (0.001, 0.002, 0.005, 0.01, 0.02, 0.05)
 LATENCY_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0)
+WEBHOOK_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
+"""Submit to delivered: one round trip when the receiver answers, minutes when it needs retries."""
 
 
 class Metrics:
@@ -16,6 +18,8 @@ class Metrics:
         r = self.registry
         self.sessions_active = Gauge("streamscribe_sessions_active", "Open live sessions", registry=r)
         self.sessions_total = Counter("streamscribe_sessions_total", "Live sessions accepted", registry=r)
+        self.twilio_calls = Counter("streamscribe_twilio_streams_total", "Twilio Media Streams accepted", registry=r)
+        self.subscribers = Gauge("streamscribe_call_subscribers", "Sockets following a live call's events", registry=r)
         self.sessions_refused = Counter(
             "streamscribe_sessions_refused_total", "Live sessions refused", ["reason"], registry=r
         )
@@ -64,6 +68,7 @@ class Metrics:
             "streamscribe_archive_spool_recordings", "Recordings in the local spool waiting for the store", registry=r
         )
         self.spool_bytes = Gauge("streamscribe_archive_spool_bytes", "Bytes in the local spool", registry=r)
+        self._declare_webhooks(r)
 
     def _declare_live_pacing(self, r: CollectorRegistry) -> None:
         """How the live pipeline paces its Whisper work: speculative finals and the interim step."""
@@ -78,6 +83,30 @@ class Metrics:
             "streamscribe_interim_step_seconds",
             "Audio an open segment gains between interim jobs under the current worker load; +Inf: paused",
             registry=r,
+        )
+
+    def _declare_webhooks(self, r: CollectorRegistry) -> None:
+        """Webhook deliveries (server/webhooks.py): outcomes, attempts, delay and backlog."""
+        self.webhook_deliveries = Counter(
+            "streamscribe_webhook_deliveries_total",
+            "Webhook deliveries by outcome: delivered, failed (a final answer, attempts exhausted, refused "
+            "or given up at shutdown), dropped (too many pending, or the sender not running)",
+            ["outcome"],
+            registry=r,
+        )
+        for outcome in ("delivered", "failed", "dropped"):
+            self.webhook_deliveries.labels(outcome)
+        self.webhook_attempts = Counter(
+            "streamscribe_webhook_attempts_total", "Webhook POSTs tried, retries included", registry=r
+        )
+        self.webhook_delivery_seconds = Histogram(
+            "streamscribe_webhook_delivery_seconds",
+            "Webhook submitted to delivered (a 2xx answer), retries included",
+            buckets=WEBHOOK_BUCKETS,
+            registry=r,
+        )
+        self.webhook_pending = Gauge(
+            "streamscribe_webhook_pending", "Webhook deliveries submitted and not yet finished", registry=r
         )
 
     def count_speculative(self, stats: SpeculativeStats) -> None:
