@@ -67,11 +67,15 @@ class Denial:
         return JSONResponse({"err_code": self.code.upper(), "err_msg": self.message}, status_code=self.status)
 
 
-def authenticate(headers: Mapping[str, str], keyring: KeyRing, now: float | None = None) -> Caller:
+def authenticate(
+    headers: Mapping[str, str], keyring: KeyRing, now: float | None = None, *, token: str | None = None
+) -> Caller:
     """`Authorization: Token KEY` (Deepgram) or `Bearer KEY|TOKEN` (OpenAI, tokens of
     `POST /v1/auth/grant`), or on a WebSocket the subprotocol pair `token, KEY` or
-    `bearer, TOKEN` (browsers cannot set headers). Without keys everyone may call,
-    with every scope. `headers`: lower-case names."""
+    `bearer, TOKEN` (browsers cannot set headers). `token`: a key or token the
+    endpoint found elsewhere, for clients that can send neither (Twilio: a query
+    parameter or a custom parameter). Without keys everyone may call, with every
+    scope. `headers`: lower-case names."""
     protocols = [p.strip() for p in headers.get("sec-websocket-protocol", "").split(",") if p.strip()]
     credential_protocol = len(protocols) >= 2 and protocols[0].lower() in _SCHEMES
     subprotocol = protocols[0] if credential_protocol else None
@@ -83,6 +87,8 @@ def authenticate(headers: Mapping[str, str], keyring: KeyRing, now: float | None
         offered.append(value.strip())
     if credential_protocol:
         offered.append(protocols[1])
+    if token:
+        offered.append(token.strip())
     moment = time.time() if now is None else now
     identity = next((found for offer in offered if (found := keyring.identify(offer, moment)) is not None), None)
     return Caller(identity, subprotocol)

@@ -23,6 +23,8 @@ class SendMessage:
     """For a final: seconds from its segment's close to now, for the shell's
     end-of-turn metric (the shell cannot see the close itself: a speculative
     final's job went out before it)."""
+    final: bool = False
+    """A final result (what webhooks receive); everything else is False."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,13 +11,29 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
-Source = Literal["live", "upload", "cut_off"]
+Source = Literal["live", "upload", "cut_off", "twilio"]
 
 
 def joined_transcript(results: Sequence[Mapping[str, Any]]) -> str:
     """The results' first alternatives' transcripts, empty ones left out."""
     texts = (result["channel"]["alternatives"][0]["transcript"] for result in results)
     return " ".join(text for text in texts if text)
+
+
+def dialogue(results: Sequence[Mapping[str, Any]], names: Sequence[str] | None = None) -> list[dict[str, Any]]:
+    """The non-empty finals of every channel in the order they were said (by
+    start time): a multichannel recording read as a conversation. `names`: what
+    to call each channel (Twilio's tracks); without, "channel N"."""
+    turns = []
+    for result in results:
+        text = result["channel"]["alternatives"][0]["transcript"]
+        if not text:
+            continue
+        channel = result["channel_index"][0]
+        speaker = names[channel] if names is not None and channel < len(names) else f"channel {channel}"
+        end = round(result["start"] + result["duration"], 3)
+        turns.append({"channel": channel, "speaker": speaker, "start": result["start"], "end": end, "text": text})
+    return sorted(turns, key=lambda turn: (turn["start"], turn["channel"]))
 
 
 def archive_document(
@@ -33,6 +49,7 @@ def archive_document(
     errors: Sequence[str],
     close: Mapping[str, Any] | None = None,
     tenant: str | None = None,
+    redactions: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
     """Everything the archive keeps about a recording besides its audio.
 
@@ -52,6 +69,11 @@ def archive_document(
     if close is not None:
         document["close"] = dict(close)
     document["errors"] = list(errors)
+    if redactions:
+        # Where words were redacted (channel, start, end, label): never what they were.
+        document["redactions"] = [dict(redaction) for redaction in redactions]
     document["transcript"] = joined_transcript(results)
+    if len({result.get("channel_index", (0,))[0] for result in results}) > 1:
+        document["dialogue"] = dialogue(results)
     document["results"] = list(results)
     return document

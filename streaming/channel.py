@@ -13,6 +13,7 @@ active wherever that changes what the channel says.
 from __future__ import annotations
 
 from streaming.actions import Action, SendMessage, SubmitJob, WithdrawJob
+from streaming.audio_hold import settled_until
 from streaming.codecs import Int16Array
 from streaming.context import SessionContext
 from streaming.finals import FinalsInOrder, FinalSlot
@@ -24,6 +25,7 @@ from streaming.protocol import (
     speech_started_message,
     utterance_end_message,
 )
+from streaming.redaction import Redactor
 from streaming.resample import StreamResampler
 from streaming.segmenter import CloseReason, SegmentClosed, SegmentDropped, Segmenter, SegmenterEvent, SpeechStarted
 from streaming.speculative import Speculator
@@ -42,7 +44,8 @@ class LiveChannel:
         self._resampler = StreamResampler(input_rate)
         self.segmenter = segmenter
         self._context = context
-        self._interims = OpenSegmentInterims(index, segmenter, context)
+        self._redactor = Redactor(context.params.redact)
+        self._interims = OpenSegmentInterims(index, segmenter, context, self._redactor)
         self._speculator = Speculator(context.speculative_s, context.speculative)
         self._finals = FinalsInOrder()
         # One entry per Finalize that found no open segment: the empty
@@ -52,6 +55,11 @@ class LiveChannel:
         self._utterance_open = False
 
     # -- queries ---------------------------------------------------------
+    @property
+    def settled_until(self) -> float:
+        """Stream time before which this channel's finals are all sent (streaming.audio_hold)."""
+        return settled_until(self.segmenter, self._finals)
+
     @property
     def finals_pending(self) -> bool:
         """A final is still to come: awaited, held back, or of the open segment."""
@@ -218,6 +226,9 @@ class LiveChannel:
         reason: CloseReason,
         end_of_turn_s: float | None = None,
     ) -> SendMessage:
+        redaction = self._redactor.redact(words, final=True)
+        words = redaction.words
+        self._context.redacted.extend((self.index, span) for span in redaction.spans)
         message = results_message(
             request_id=self._context.session_id,
             model=self._context.model,
@@ -231,7 +242,7 @@ class LiveChannel:
             from_finalize=reason is CloseReason.FINALIZE,
         )
         self._context.finals.append(message)
-        return SendMessage(message, end_of_turn_s)
+        return SendMessage(message, end_of_turn_s, final=True)
 
     def _release_finalize_markers(self) -> list[Action]:
         actions: list[Action] = []

@@ -10,6 +10,7 @@ from streaming.finals import JobFactory
 from streaming.jobs import Job, JobKind
 from streaming.pacing import InterimPacer
 from streaming.protocol import ListenParams, ModelInfo
+from streaming.redaction import RedactedSpan
 from streaming.speculative import SpeculativeStats
 
 
@@ -35,6 +36,8 @@ class SessionContext:
     speculative: SpeculativeStats = field(default_factory=SpeculativeStats)
     finals: list[dict[str, Any]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    redacted: list[tuple[int, RedactedSpan]] = field(default_factory=list)
+    """(channel, span) of every redaction in a final, for `redact_audio`."""
 
     @property
     def output_channels(self) -> int:

@@ -86,6 +86,11 @@ class FinalsInOrder:
         """Closed segments not released yet (awaited or held back)."""
         return len(self._slots)
 
+    @property
+    def earliest_start(self) -> float | None:
+        """Where the earliest segment not released yet starts; None when none waits."""
+        return min((slot.start for slot in self._slots.values()), default=None)
+
     def expect(self, slot: FinalSlot) -> None:
         self._slots[slot.seq] = slot
 

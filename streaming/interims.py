@@ -10,6 +10,7 @@ from streaming.actions import Action, SendMessage, SubmitJob
 from streaming.context import SessionContext
 from streaming.jobs import JobKind, JobResult, Word
 from streaming.protocol import results_message
+from streaming.redaction import Redactor
 from streaming.segmenter import Segmenter
 from streaming.stabilizer import LocalAgreement
 
@@ -31,8 +32,10 @@ class OpenSegmentInterims:
     `reset` whenever a segment closes or is dropped, `due` after each input
     (and submits the job it returns), and hands interim results to `answered`."""
 
-    def __init__(self, index: int, segmenter: Segmenter, context: SessionContext) -> None:
+    def __init__(self, index: int, segmenter: Segmenter, context: SessionContext, redactor: Redactor) -> None:
         self._index = index
+        self._redactor = redactor
+        """The channel's: an interim reads what its finals left (a card number's first digits)."""
         self._segmenter = segmenter
         self._context = context
         self._state = _InterimState()
@@ -125,7 +128,7 @@ class OpenSegmentInterims:
             channels=self._context.output_channels,
             start=self._segmenter.open_start(),
             duration=duration,
-            words=words,
+            words=self._redactor.redact(words, final=False).words,
             is_final=False,
             speech_final=False,
             from_finalize=False,

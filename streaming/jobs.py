@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 
 from streaming.codecs import SAMPLE_RATE, Int16Array
 from streaming.stabilizer import normalize_word
+
+_MARKER = re.compile(r"\[[A-Z_]+\]")
+"""A redaction marker ([PCI], [SSN], [NUMBER]: streaming.redaction), kept as it is in `normalized`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,7 +23,8 @@ class Word:
 
     @property
     def normalized(self) -> str:
-        return normalize_word(self.text)
+        bare = self.text.rstrip(".,;:!?")
+        return bare if _MARKER.fullmatch(bare) else normalize_word(self.text)
 
 
 class JobKind(StrEnum):

@@ -12,6 +12,7 @@ from typing import Any
 
 from streaming.codecs import SAMPLE_RATE, Encoding
 from streaming.jobs import Word
+from streaming.redaction import RedactionMode, parse_redact
 from streaming.resample import MAX_RATE, MIN_RATE
 
 MAX_CHANNELS = 8
@@ -19,6 +20,7 @@ MIN_UTTERANCE_END_MS = 1000
 MAX_UTTERANCE_END_MS = 5000
 MIN_ENDPOINTING_MS = 10
 MAX_ENDPOINTING_MS = 10_000
+MAX_CALLBACK_CHARS = 2048
 _LANGUAGE = re.compile(r"[a-z]{2,3}(-[A-Za-z0-9]{2,8})*")
 _TRUE = {"true", "1", "yes"}
 _FALSE = {"false", "0", "no"}
@@ -27,6 +29,7 @@ _FALSE = {"false", "0", "no"}
 class CloseCode(IntEnum):
     NORMAL = 1000
     GOING_AWAY = 1001
+    UNSUPPORTED_DATA = 1003
     INVALID_DATA = 1007
     POLICY_VIOLATION = 1008
     MESSAGE_TOO_BIG = 1009
@@ -65,6 +68,12 @@ class ListenParams:
     keyterms: tuple[str, ...] = field(default_factory=tuple)
     archive: bool = True
     """`archive=false`: the client asks that this session not be archived (if the server allows it)."""
+    redact: frozenset[RedactionMode] = frozenset()
+    """`redact=pci|ssn|numbers|true` (repeatable): what transcripts never show (streaming.redaction)."""
+    redact_audio: bool = False
+    """`redact_audio=true`: the archived audio is silenced where words were redacted."""
+    callback: str | None = None
+    """`callback=URL`: each final (and the closing Metadata) is also POSTed there (server/webhooks.py checks it)."""
 
     @property
     def output_channels(self) -> int:
@@ -98,7 +107,11 @@ def parse_listen_params(query: Iterable[tuple[str, str]]) -> ListenParams:
     """Validate the query string of /v1/listen. Unknown parameters are ignored."""
     values: dict[str, str] = {}
     keyterms: list[str] = []
+    redact: list[str] = []
     for key, value in query:
+        if key == "redact":
+            redact.append(value[:100])
+            continue
         if key in ("keyterm", "keywords"):
             # Deepgram's keywords carry an optional ":boost"; Whisper has no boosts.
             term = value.rsplit(":", 1)[0] if key == "keywords" and ":" in value else value
@@ -116,7 +129,7 @@ def parse_listen_params(query: Iterable[tuple[str, str]]) -> ListenParams:
         kwargs["sample_rate"] = _int("sample_rate", values["sample_rate"], MIN_RATE, MAX_RATE)
     if "channels" in values:
         kwargs["channels"] = _int("channels", values["channels"], 1, MAX_CHANNELS)
-    for name in ("multichannel", "interim_results", "vad_events", "archive"):
+    for name in ("multichannel", "interim_results", "vad_events", "archive", "redact_audio"):
         if name in values:
             kwargs[name] = _bool(name, values[name])
     if "endpointing" in values:
@@ -136,6 +149,15 @@ def parse_listen_params(query: Iterable[tuple[str, str]]) -> ListenParams:
         kwargs["language"] = language.split("-")[0].lower()
     if "model" in values and values["model"].strip():
         kwargs["model"] = values["model"].strip()[:100]
+    if "callback" in values and values["callback"].strip():
+        callback = values["callback"].strip()
+        if len(callback) > MAX_CALLBACK_CHARS:
+            raise _bad("callback", f"a URL of at most {MAX_CALLBACK_CHARS} characters", callback[:40])
+        kwargs["callback"] = callback
+    try:
+        kwargs["redact"] = parse_redact(redact[:10])
+    except ValueError as error:
+        raise ProtocolError(CloseCode.POLICY_VIOLATION, str(error)[:120]) from None
     kwargs["keyterms"] = tuple(keyterms[:50])
     return ListenParams(**kwargs)
 

@@ -22,6 +22,7 @@ Guarantees kept here and in streaming.channel, whatever order results arrive in:
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Callable
 from dataclasses import replace
 from enum import Enum, auto
@@ -31,6 +32,7 @@ import numpy as np
 
 from streaming.actions import Action, CloseSocket, FinishSession, RecordAudio, SendMessage
 from streaming.archive_document import archive_document
+from streaming.audio_hold import AudioHold
 from streaming.channel import LiveChannel
 from streaming.codecs import FrameDecoder, Int16Array, downmix, split_channels
 from streaming.config import SessionConfig
@@ -107,6 +109,8 @@ class ListenSession:
             LiveChannel(i, params.sample_rate, Segmenter(detector_factory(), segmenter_config), self._context)
             for i in range(params.output_channels)
         ]
+        self._hold = AudioHold(params.output_channels) if params.redact_audio and params.redact else None
+        self._spans_silenced = 0
         self._sha256 = hashlib.sha256()
         self._input_samples = 0
         self._last_activity = self._last_audio = self._opened = self._last_final = now
@@ -204,7 +208,7 @@ class ListenSession:
         if isinstance(message, Finalize):
             return self._finalize(now)
         if isinstance(message, CloseStream):
-            return self._begin_drain(CloseCode.NORMAL, "", now)
+            return self.end_stream(now)
         assert isinstance(message, UnknownControl)
         return [
             SendMessage(
@@ -248,6 +252,16 @@ class ListenSession:
             return [SendMessage(error_message(description, "TRANSCRIPTION_TIMEOUT")), *self._finish(now)]
         return []
 
+    def end_stream(self, now: float) -> list[Action]:
+        """The client says its audio is over (CloseStream, or an adapter's own end
+        message): finish the open segments, send their finals, close with 1000."""
+        return self._begin_drain(CloseCode.NORMAL, "", now)
+
+    def fail(self, code: int, reason: str, now: float) -> list[Action]:
+        """A client mistake an adapter found in its own protocol: reported as an
+        Error message, then the session drains and closes with `code`."""
+        return self._fail(code, reason, now)
+
     def shutdown(self, now: float) -> list[Action]:
         """The server is going away: finish like CloseStream, but close with 1012."""
         return self._begin_drain(CloseCode.SERVICE_RESTART, "server shutting down; reconnect to continue", now)
@@ -262,18 +276,36 @@ class ListenSession:
     def _active(self) -> bool:
         return self.state is State.ACTIVE
 
-    @staticmethod
-    def _recorded(fed: list[tuple[Int16Array, list[Action]]]) -> list[Action]:
+    def _recorded(self, fed: list[tuple[Int16Array, list[Action]]]) -> list[Action]:
         """The channels' 16 kHz audio as one RecordAudio (when there is any), then their actions."""
-        actions: list[Action] = [RecordAudio(np.stack([audio for audio, _ in fed], axis=1))] if len(fed[0][0]) else []
+        actions: list[Action] = []
+        if len(fed[0][0]):
+            audio = np.stack([audio for audio, _ in fed], axis=1)
+            if self._hold is None:
+                actions.append(RecordAudio(audio))
+            else:
+                self._hold.add(audio)
         for _, more in fed:
             actions.extend(more)
         return actions
+
+    def _settled_audio(self, *, everything: bool = False) -> list[Action]:
+        """With `redact_audio`: the held audio every final covers, its redacted spans silenced."""
+        hold = self._hold
+        if hold is None:
+            return []
+        for channel, span in self._context.redacted[self._spans_silenced :]:
+            hold.silence(channel, span.start, span.end)
+        self._spans_silenced = len(self._context.redacted)
+        until = math.inf if everything else min(channel.settled_until for channel in self._channels)
+        audio = hold.release(until)
+        return [] if audio is None else [RecordAudio(audio)]
 
     def _release(self, channel: LiveChannel, now: float) -> list[Action]:
         """Send the channel's finals that are done; a draining session
         finishes once no channel has a final to come."""
         actions = channel.release(now, active=self._active)
+        actions.extend(self._settled_audio())
         if self.state is State.DRAINING and not any(ch.finals_pending for ch in self._channels):
             actions.extend(self._finish(now))
         return actions
@@ -323,6 +355,7 @@ class ListenSession:
         actions: list[Action] = []
         for channel in self._channels:
             actions.extend(channel.maybe_utterance_end(active=self._active))
+        actions.extend(self._settled_audio(everything=True))
         self.state = State.CLOSED
         actions.append(
             FinishSession(
@@ -349,9 +382,20 @@ class ListenSession:
                 "multichannel": self.params.multichannel,
                 "language": self.params.language,
                 "interim_results": self.params.interim_results,
+                "redact": sorted(mode.value for mode in self.params.redact),
+                "redact_audio": self._hold is not None,
             },
             model_info=self.model.as_dict(),
             results=self.finals,
             errors=self.errors,
             close={"code": self._close_code, "reason": self._close_reason},
+            redactions=[
+                {
+                    "channel": channel,
+                    "start": round(span.start, 3),
+                    "end": round(span.end, 3),
+                    "label": span.label.value,
+                }
+                for channel, span in self._context.redacted
+            ],
         )

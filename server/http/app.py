@@ -13,11 +13,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
 from server.config import Settings
+from server.http.calls import call_events_endpoint
 from server.http.grant import grant
 from server.http.limits import QueryLimitMiddleware, raise_handshake_line_limit
 from server.http.live import listen_endpoint
 from server.http.page import install_web
 from server.http.recordings import get_recording, get_recording_audio
+from server.http.twilio import twilio_endpoint
 from server.http.uploads import deepgram_listen, list_models, openai_transcriptions
 from server.policy import may_monitor
 from server.runtime.embedded import Runtime, embedded_runtime
@@ -70,6 +72,8 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
             Route("/readyz", readyz),
             Route("/metrics", metrics),
             WebSocketRoute("/v1/listen", listen_endpoint),
+            WebSocketRoute("/v1/twilio", twilio_endpoint),
+            WebSocketRoute("/v1/calls/{call_id}/events", call_events_endpoint),
             Route("/v1/listen", deepgram_listen, methods=["POST"]),
             Route("/v1/audio/transcriptions", openai_transcriptions, methods=["POST"]),
             Route("/v1/models", list_models, methods=["GET"]),

@@ -17,6 +17,7 @@ from typing import Any, assert_never
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from server.archive.base import ArchiveOutcome, Recording
+from server.calls.fanout import Fanout
 from server.credentials import Identity, Scope
 from server.policy import OPT_OUT_REFUSED, Denial, admission, archive_for, authenticate, finish_archive, opt_out_refused
 from server.runtime.gateway import (
@@ -28,7 +29,9 @@ from server.runtime.gateway import (
     SessionEvent,
     ShutdownRequested,
 )
+from server.webhooks import check_callback_url
 from streaming.actions import Action, CloseSocket, FinishSession, RecordAudio, SendMessage, SubmitJob, WithdrawJob
+from streaming.core import LiveCore
 from streaming.jobs import JobResult
 from streaming.protocol import CloseCode, ListenParams, ProtocolError, parse_listen_params
 from streaming.session import ListenSession
@@ -61,41 +64,90 @@ async def listen_endpoint(websocket: WebSocket) -> None:
         return
     try:
         params = parse_listen_params(websocket.query_params.multi_items())
-        refusal: ProtocolError | None = None
+        refusal = await session_refusal(gateway, identity, params)
     except ProtocolError as error:
         refusal = error
-    if refusal is None and opt_out_refused(gateway, params.archive):
-        refusal = ProtocolError(CloseCode.POLICY_VIOLATION, OPT_OUT_REFUSED)
-    if refusal is None and (admitted := await admission(gateway, identity, real_time=True)) is not None:
-        refusal = ProtocolError(admitted.close_code, admitted.message)
     await websocket.accept(subprotocol=caller.subprotocol)
     if refusal is not None:
         gateway.metrics.sessions_refused.labels(str(refusal.code)).inc()
         await websocket.close(refusal.code, close_reason(refusal.reason))
         return
-    await LiveConnection(gateway, websocket, params, identity).run()
+    started = datetime.now(UTC)
+    session = new_session(gateway, params, started)
+    fanout = session_fanout(gateway, session.session_id, identity, params)
+    await LiveConnection(gateway, websocket, session, identity, started, fanout).run()
+
+
+async def session_refusal(gateway: Gateway, identity: Identity, params: ListenParams) -> ProtocolError | None:
+    """Why a live session with these parameters is not taken now (the same rules for
+    every live protocol: archive opt-out, callback URL, admission); None: take it."""
+    if opt_out_refused(gateway, params.archive):
+        return ProtocolError(CloseCode.POLICY_VIOLATION, OPT_OUT_REFUSED)
+    if params.callback is not None:
+        if gateway.webhooks is None:
+            return ProtocolError(CloseCode.POLICY_VIOLATION, "callback: this server sends no webhooks")
+        try:
+            check_callback_url(params.callback, allow_private=gateway.webhooks.config.allow_private_callbacks)
+        except ValueError as error:
+            return ProtocolError(CloseCode.POLICY_VIOLATION, f"callback: {error}")
+    if (admitted := await admission(gateway, identity, real_time=True)) is not None:
+        return ProtocolError(admitted.close_code, admitted.message)
+    return None
+
+
+def new_session(gateway: Gateway, params: ListenParams, started: datetime) -> ListenSession:
+    live = gateway.live
+    return ListenSession(
+        session_id=str(uuid.uuid4()),
+        params=params,
+        model=gateway.model_info,
+        detector_factory=lambda: WebRtcVoiceDetector(live.vad_mode),
+        config=live.session,
+        reply_to=gateway.gateway_id,
+        created=started.isoformat(),
+        now=time.monotonic(),
+    )
+
+
+def session_fanout(gateway: Gateway, session_id: str, identity: Identity, params: ListenParams, **call: str) -> Fanout:
+    """Subscribers by the session's id (and `call`'s ids), webhooks to the operator's URL and the client's callback."""
+    webhooks = gateway.webhooks
+    urls = [url for url in (webhooks.config.url if webhooks else None, params.callback) if url]
+    return Fanout(
+        gateway.calls,
+        session_id,
+        None if gateway.policy.keyring.open else identity.tenant,
+        call_ids=[session_id, *call.values()],
+        webhooks=webhooks,
+        webhook_urls=urls,
+        webhook_fields={"request_id": session_id, **call},
+    )
 
 
 class LiveConnection:
-    """Shell of one session: socket reader, result inbox and the clock feed the core."""
+    """Shell of one session: socket reader, result inbox and the clock feed the core.
 
-    def __init__(self, gateway: Gateway, websocket: WebSocket, params: ListenParams, identity: Identity) -> None:
+    `replies`: whether the session's messages go back on the socket (/v1/listen)
+    or only to the fanout (Twilio, which does not read them)."""
+
+    def __init__(
+        self,
+        gateway: Gateway,
+        websocket: WebSocket,
+        session: LiveCore,
+        identity: Identity,
+        started: datetime,
+        fanout: Fanout,
+        *,
+        replies: bool = True,
+    ) -> None:
         self.gateway = gateway
         self.identity = identity
         self.websocket = websocket
-        live = gateway.live
-        self.started = datetime.now(UTC)
-        session_id = str(uuid.uuid4())
-        self.session = ListenSession(
-            session_id=session_id,
-            params=params,
-            model=gateway.model_info,
-            detector_factory=lambda: WebRtcVoiceDetector(live.vad_mode),
-            config=live.session,
-            reply_to=gateway.gateway_id,
-            created=self.started.isoformat(),
-            now=time.monotonic(),
-        )
+        self.started = started
+        self.session = session
+        self.fanout = fanout
+        self.replies = replies
         self.connected = True
         self._recording: Recording | None = None
         self._frame_slots = asyncio.Semaphore(MAX_QUEUED_FRAMES)
@@ -109,6 +161,7 @@ class LiveConnection:
         gateway.metrics.sessions_total.inc()
         reader = asyncio.create_task(self._read(inbox), name=f"reader-{session.session_id}")
         try:
+            await self.fanout.open()
             archive = archive_for(gateway, session.params.archive)
             self._recording = await archive.open(session.session_id, self.started, session.params.output_channels)
             while not session.closed:
@@ -128,6 +181,7 @@ class LiveConnection:
             with contextlib.suppress(asyncio.CancelledError):
                 await reader
             gateway.unregister(session.session_id)
+            await self.fanout.close()
             gateway.metrics.audio_seconds.inc(session.audio_seconds)
             gateway.metrics.count_speculative(session.speculative)
 
@@ -208,9 +262,12 @@ class LiveConnection:
                 if action.end_of_turn_s is not None:
                     self.gateway.metrics.end_of_turn.observe(action.end_of_turn_s)
                 await self._send(action.payload)
+                self.fanout.publish(action.payload, final=action.final)
             elif isinstance(action, FinishSession):
                 outcome = await self._finish_archive(action.document)
-                await self._send({**action.metadata, "archive": outcome.as_dict()})
+                metadata = {**action.metadata, "archive": outcome.as_dict()}
+                await self._send(metadata)
+                self.fanout.finish(metadata)
             elif isinstance(action, CloseSocket):
                 await self._close(action.code, action.reason)
 
@@ -224,7 +281,7 @@ class LiveConnection:
         return await finish_archive(self.gateway, self._recording, document, self.session.params.archive)
 
     async def _send(self, payload: dict[str, object]) -> None:
-        if not self.connected:
+        if not self.connected or not self.replies:
             return
         try:
             await self.websocket.send_text(json.dumps(payload))

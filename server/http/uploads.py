@@ -171,6 +171,8 @@ async def _deepgram(request: Request, gateway: Gateway, request_id: str, identit
             sha256=body.sha256,
             session_id=request_id,
             archive=params.archive,
+            redact=params.redact,
+            redact_audio=params.redact_audio,
             **ownership(gateway, identity),
         )
         try:

@@ -30,3 +30,13 @@ def latest_revision(session_id: str, channel: int) -> str:
 def session_ended(session_id: str) -> str:
     """Present (with a TTL) once a session has ended: workers skip its jobs still queued."""
     return f"{PREFIX}:ended:{session_id}"
+
+
+def live_call(call_id: str) -> str:
+    """A hash of the streams live under a call id (stream id -> tenant), with a TTL its gateways refresh."""
+    return f"{PREFIX}:call:{call_id}"
+
+
+def call_events(call_id: str) -> str:
+    """The pub/sub channel of a live call's messages."""
+    return f"{PREFIX}:call:{call_id}:events"

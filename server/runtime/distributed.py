@@ -10,6 +10,7 @@ import time
 import uuid
 from collections.abc import Callable
 
+from server.calls.redis_hub import RedisCallHub
 from server.config import Settings
 from server.jobs.redis_streams import DOWN_ERRORS, RedisGatewayQueue, RedisWorkerQueue, connect
 from server.jobs.worker import Transcriber, WorkerPool
@@ -18,6 +19,7 @@ from server.runtime.embedded import Runtime, default_transcriber_factory, device
 from server.runtime.gateway import Gateway, Readiness
 from server.runtime.health import keep_ready_file
 from server.transcribe.model_files import resolve_model
+from server.webhooks import WebhookConfig, WebhookSender
 
 log = logging.getLogger("streamscribe.distributed")
 
@@ -70,6 +72,8 @@ def redis_gateway_runtime(
         model_info(settings),
         readiness,
         gateway_id,
+        webhooks=WebhookSender(WebhookConfig.from_settings(settings), metrics),
+        calls=RedisCallHub(redis),
     )
 
     async def startup() -> None:

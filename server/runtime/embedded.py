@@ -15,6 +15,7 @@ from server.jobs.worker import Transcriber, WorkerPool
 from server.metrics import Metrics
 from server.runtime.gateway import Gateway, Readiness
 from server.transcribe.model_files import ResolvedModel, model_name, resolve_model
+from server.webhooks import WebhookConfig, WebhookSender
 from streaming.protocol import ModelInfo
 
 if TYPE_CHECKING:
@@ -107,6 +108,7 @@ def embedded_runtime(settings: Settings, transcriber_factory: Callable[[], Trans
         metrics,
         model_info(settings),
         readiness,
+        webhooks=WebhookSender(WebhookConfig.from_settings(settings), metrics),
     )
 
     async def startup() -> None:

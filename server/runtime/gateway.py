@@ -16,15 +16,19 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 
 from server.archive.base import Archive
+from server.calls.hub import CallHub, MemoryCallHub
 from server.config import AccessPolicy, LiveConfig, UploadConfig
 from server.jobs.load import LoadMonitor
 from server.jobs.queue import GatewayQueue
 from server.metrics import Metrics
+from server.webhooks import WebhookSender
 from streaming.jobs import JobResult
 from streaming.pacing import WorkerLoad, interim_step
 from streaming.protocol import ModelInfo
 
 log = logging.getLogger("streamscribe.gateway")
+WEBHOOK_DRAIN_S = 5.0
+"""At shutdown, webhooks still pending get this long before they count as failed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +82,10 @@ class Gateway:
     model_info: ModelInfo
     readiness: Callable[[], Awaitable[Readiness]]
     gateway_id: str = "embedded"
+    webhooks: WebhookSender | None = None
+    """POSTs finals to the operator's webhook and clients' callbacks; None: no webhooks at all."""
+    calls: CallHub = field(default_factory=MemoryCallHub)
+    """Live subscribers of the sessions and calls (server/calls)."""
     inboxes: dict[str, Inbox] = field(default_factory=dict)
     accepting: bool = True
     owners: dict[str, str] = field(default_factory=dict)
@@ -139,6 +147,9 @@ class Gateway:
         return len(started)
 
     def start(self) -> None:
+        self.calls.start()
+        if self.webhooks is not None:
+            self.webhooks.start()
         self._router = asyncio.create_task(self._route(), name="result-router")
         self._load_poller = asyncio.create_task(
             self.load.run(lambda: bool(self.inboxes), self._published), name="load-poller"
@@ -151,6 +162,9 @@ class Gateway:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
         self._router = self._load_poller = None
+        await self.calls.aclose()
+        if self.webhooks is not None:
+            await self.webhooks.close(WEBHOOK_DRAIN_S)
 
     async def _warm_workers(self) -> int:
         return (await self.readiness()).warm_workers

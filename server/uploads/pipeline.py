@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -27,10 +28,12 @@ from server.runtime.gateway import Gateway, Inbox, ShutdownRequested
 from server.uploads.decode import AudioDecoder, AudioInfo, MediaError, MediaTooLong, wav_shortfall
 from server.uploads.sniff import SNIFF_BYTES, Sniffed, sniff
 from streaming.archive_document import archive_document
+from streaming.audio_hold import AudioHold, settled_until
 from streaming.codecs import SAMPLE_RATE, Int16Array
 from streaming.finals import FinalsInOrder, FinalSlot, JobFactory
 from streaming.jobs import JobKind, JobResult, TranscribeOptions, Word
 from streaming.protocol import MAX_CHANNELS, ModelInfo, results_message
+from streaming.redaction import RedactedSpan, RedactionMode, Redactor
 from streaming.segmenter import SegmentClosed, SegmentDropped, Segmenter, SegmenterEvent
 from streaming.vad import WebRtcVoiceDetector
 
@@ -71,6 +74,10 @@ class UploadOptions:
     """The name of the key that sent it (per-key limits)."""
     tenant: str | None = None
     """Whose recording it is (None: a server without keys)."""
+    redact: frozenset[RedactionMode] = frozenset()
+    """What the transcript never shows (streaming.redaction); the archive keeps the redacted text."""
+    redact_audio: bool = False
+    """Silence the archived audio where words were redacted (with `redact`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,6 +208,9 @@ class _Run:
             gateway.gateway_id,
         )
         self.finals = [FinalsInOrder() for _ in range(channels)]
+        self.redactors = [Redactor(options.redact) for _ in range(channels)]
+        self.redacted: list[tuple[int, RedactedSpan]] = []
+        self.hold = AudioHold(channels) if options.redact and options.redact_audio else None
         self.outstanding = 0
         """Final jobs submitted and not answered yet."""
         self.released: list[SegmentTranscript] = []
@@ -232,6 +242,7 @@ class _Run:
                 self.errors.append(f"internal error: {error!r}")
                 raise
             finally:
+                await self._record(recording)  # what redact_audio held back
                 outcome = await self._finish_archive(recording)
         finally:
             if self._stepping is not None and not self._stepping.done():
@@ -264,7 +275,7 @@ class _Run:
             except MediaError as error:
                 raise UploadError(400, "invalid_file", str(error), "file") from error
             if len(block):
-                await recording.write(block)
+                await self._record(recording, block)
             for channel, event in events:
                 if isinstance(event, SegmentDropped):  # too little voiced audio to be speech
                     self.finals[channel].skip(event.seq, event.start, event.end, event.reason)
@@ -276,6 +287,21 @@ class _Run:
                 await self._submit(channel, event)
             while not inbox.empty():
                 await self._receive(inbox)
+
+    async def _record(self, recording: Recording, block: Int16Array | None = None) -> None:
+        """Write decoded audio; with `redact_audio`, only what every final covers, redacted spans silenced."""
+        if self.hold is None:
+            if block is not None:
+                await recording.write(block)
+            return
+        if block is not None:
+            self.hold.add(block)
+        for channel, span in self.redacted:
+            self.hold.silence(channel, span.start, span.end)
+        self.redacted.clear()
+        until = math.inf if block is None else min(map(settled_until, self.segmenters, self.finals))
+        if (settled := self.hold.release(until)) is not None:
+            await recording.write(settled)
 
     async def _submit(self, channel: int, event: SegmentClosed) -> None:
         job = self.jobs.new_job(channel, event.seq, JobKind.FINAL, event.start, event.audio)
@@ -309,7 +335,9 @@ class _Run:
         for slot in self.finals[channel].release():
             if slot.error is not None:
                 self.errors.append(f"segment {slot.start:.2f}-{slot.end:.2f} s: {slot.error}")
-            segment = SegmentTranscript(channel, slot.seq, slot.start, slot.end, slot.speech_final, slot.words)
+            redaction = self.redactors[channel].redact(slot.words, final=True)
+            self.redacted.extend((channel, span) for span in redaction.spans)
+            segment = SegmentTranscript(channel, slot.seq, slot.start, slot.end, slot.speech_final, redaction.words)
             self.released.append(segment)
             if self.on_segment is not None and segment.words:
                 await self.on_segment(segment)

@@ -10,6 +10,8 @@ from testbed.server import ServerProcess
 from tests.e2e.uploads import make_files, openai_client
 
 TEST_API_KEY = "test-key-0123456789"
+WEBHOOK_SECRET = "webhook-secret-for-tests"
+"""The main server signs webhooks with it; its callbacks may point at loopback receivers (the tests')."""
 STRICT_MAX_UPLOAD_BYTES = 256 * 1024
 STRICT_MAX_UPLOAD_SECONDS = 60
 
@@ -18,7 +20,8 @@ STRICT_MAX_UPLOAD_SECONDS = 60
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """The real server in embedded mode with the real tiny.en model."""
     root = tmp_path_factory.mktemp("server")
-    process = ServerProcess(archive_dir=root / "archive").start()
+    env = {"STREAMSCRIBE_WEBHOOK_SECRET": WEBHOOK_SECRET, "STREAMSCRIBE_WEBHOOK_ALLOW_PRIVATE_CALLBACKS": "true"}
+    process = ServerProcess(archive_dir=root / "archive", env=env).start()
     yield process
     process.stop()
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 ADAPTERS = {
-    "redis": {"server.jobs.redis_streams"},
+    "redis": {"server.jobs.redis_streams", "server.calls.redis_hub"},
     "aioboto3": {"server.archive.s3"},
     "botocore": {"server.archive.s3"},
     "aiobotocore": set(),
@@ -18,6 +18,7 @@ ADAPTERS = {
     "magic": {"server.uploads.sniff"},
     "av": {"server.uploads.decode"},
     "uvicorn": {"server.http.serving"},
+    "httpx": {"server.webhooks"},
 }
 """Library -> the only modules that may import it (lazily or not)."""
 

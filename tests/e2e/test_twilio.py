@@ -1,0 +1,171 @@
+"""Twilio Media Streams end to end: a simulated two-party call into /v1/twilio, a
+live subscriber and a webhook receiver, against the real server and model."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import websockets
+
+from server.webhooks import verify_signature
+from testbed import audio, corpora
+from testbed.receiver import WebhookReceiver
+from testbed.server import ServerProcess
+from testbed.twilio import CallTrack, TwilioCallScript, play_call, twilio_url
+from tests.e2e.conftest import TEST_API_KEY, WEBHOOK_SECRET
+from tests.e2e.test_live import WER_JFK, WER_LIBRIVOX
+
+pytestmark = pytest.mark.e2e
+
+
+async def subscribe(base_ws: str, call_id: str, *, wait_s: float = 15.0) -> list[dict[str, Any]]:
+    """Follow a call's events from as soon as it is live until the server closes; (messages..., close)."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            async with websockets.connect(f"{base_ws}/v1/calls/{call_id}/events") as ws:
+                messages = [json.loads(raw) async for raw in ws]
+                return [*messages, {"close": ws.close_code, "reason": ws.close_reason}]
+        except websockets.InvalidStatus as refused:
+            assert refused.response.status_code == 404
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.05)
+
+
+def finals_text(messages: list[dict[str, Any]], channel: int) -> str:
+    texts = (
+        m["channel"]["alternatives"][0]["transcript"]
+        for m in messages
+        if m.get("type") == "Results" and m["is_final"] and m["channel_index"] == [channel, 2]
+    )
+    return " ".join(text for text in texts if text)
+
+
+async def test_two_party_call_reaches_subscriber_webhook_and_archive(server: ServerProcess) -> None:
+    caller, agent = corpora.jfk(), corpora.librivox_clips()[1]
+    inbound = audio.to_mulaw_8k(np.concatenate([audio.silence(1.0), caller.audio]))
+    outbound = audio.to_mulaw_8k(agent.audio)
+    with WebhookReceiver() as hook:
+        script = TwilioCallScript(
+            tracks={
+                "inbound": CallTrack(inbound, gaps=[(300, 700)]),  # 400 ms of lost packets, before the speech
+                "outbound": CallTrack(outbound, start_ms=3000),  # the agent's side starts 3 s into the call
+            },
+            custom_parameters={"callback": hook.url, "interim_results": "true"},
+            dtmf=[(2000, "5")],
+            marks=[(2500, "greeting-played")],
+        )
+        follower = asyncio.create_task(subscribe(server.ws_url, script.call_sid))
+        outcome = await play_call(twilio_url(server.ws_url), script)
+        events = await asyncio.wait_for(follower, 30)
+        bodies = hook.wait_for(lambda got: any(body.get("type") == "Metadata" for body in got))
+        deliveries = list(hook.deliveries)
+
+    assert outcome.close_code == 1000, outcome
+    assert events[-1] == {"close": 1000, "reason": "the call ended"}
+    assert audio.wer(caller.text, finals_text(events, 0)) <= WER_JFK, finals_text(events, 0)
+    assert audio.wer(agent.text, finals_text(events, 1)) <= WER_LIBRIVOX, finals_text(events, 1)
+    finals = [m for m in events if m.get("type") == "Results" and m["is_final"]]
+    # Call time: the agent's words lie after 3 s, the caller's after the first second.
+    assert min(m["start"] for m in finals if m["channel_index"][0] == 1) >= 3.0 - 0.3
+    assert min(m["start"] for m in finals if m["channel_index"][0] == 0) >= 1.0 - 0.3
+    assert any(not m["is_final"] for m in events if m.get("type") == "Results")  # interim_results=true
+    dtmf = [m for m in events if m.get("type") == "Dtmf"]
+    assert [(d["digit"], d["channel"]) for d in dtmf] == [("5", [0, 2])]
+    assert dtmf[0]["timestamp"] == pytest.approx(2.0, abs=0.3)
+    metadata = events[-2]
+    assert metadata["type"] == "Metadata" and metadata["callSid"] == script.call_sid
+
+    # Webhooks: every final and the Metadata, signed, naming the call.
+    assert [b["type"] for b in bodies] == [m["type"] for m in events if m in finals or m is metadata]
+    for body in bodies:
+        assert (body["callSid"], body["streamSid"]) == (script.call_sid, script.stream_sid)
+        assert body["request_id"] == metadata["request_id"]
+    for delivery in deliveries:
+        signature = delivery.headers["x-streamscribe-signature"]
+        assert verify_signature(WEBHOOK_SECRET.encode(), signature, delivery.body)
+
+    # The archive: both channels, and the call as a dialogue.
+    base = Path(metadata["archive"]["location"])
+    document = json.loads(base.with_suffix(".json").read_text())
+    assert document["source"] == "twilio" and document["twilio"]["callSid"] == script.call_sid
+    speakers = [turn["speaker"] for turn in document["dialogue"]]
+    assert set(speakers) == {"inbound", "outbound"} and speakers[0] == "inbound"
+    assert document["twilio"]["filled_seconds"] >= 3.0  # the late track and the gap
+
+
+async def expect_twilio_close(url: str, messages: list[str | bytes]) -> tuple[int, str]:
+    async with websockets.connect(url) as ws:
+        try:
+            for message in messages:
+                await ws.send(message)
+            while True:
+                await asyncio.wait_for(ws.recv(), 15)
+        except websockets.ConnectionClosed as closed:
+            assert closed.rcvd is not None
+            return closed.rcvd.code, closed.rcvd.reason
+
+
+def start_message(script: TwilioCallScript) -> str:
+    return json.dumps(script.start_message())
+
+
+async def test_bad_input_is_answered_with_a_close_code_in_words(server: ServerProcess) -> None:
+    url = twilio_url(server.ws_url)
+    script = TwilioCallScript(tracks={"inbound": CallTrack(b"")})
+    media = {"event": "media", "media": {"track": "inbound", "chunk": "1", "timestamp": "0", "payload": "//8="}}
+    cases: dict[str, tuple[list[str | bytes], int, str]] = {
+        "media before start": ([json.dumps(media)], 1008, "media before start"),
+        "stop without start": ([json.dumps({"event": "stop"})], 1008, "stop before start"),
+        "binary": ([b"\x00\x01"], 1003, "JSON text"),
+        "garbage base64": (
+            [start_message(script), json.dumps({**media, "media": {**media["media"], "payload": "@@@"}})],  # type: ignore[dict-item]
+            1007,
+            "base64",
+        ),
+        "huge payload": (
+            [start_message(script), json.dumps({**media, "media": {**media["media"], "payload": "A" * 60_000}})],  # type: ignore[dict-item]
+            1009,
+            "20 ms",
+        ),
+        "second start": ([start_message(script), start_message(script)], 1008, "second start"),
+    }
+    # Run beside a good call: none of this touches it.
+    good = TwilioCallScript(tracks={"inbound": CallTrack(audio.to_mulaw_8k(corpora.jfk().audio))})
+    good_call = asyncio.create_task(play_call(url, good, speed=4.0))
+    outcomes = await asyncio.gather(*(expect_twilio_close(url, messages) for messages, _, _ in cases.values()))
+    for (name, (_, code, words)), (got_code, reason) in zip(cases.items(), outcomes, strict=True):
+        assert got_code == code and words in reason, (name, got_code, reason)
+    assert (await good_call).close_code == 1000
+
+
+async def test_unknown_events_are_ignored(server: ServerProcess) -> None:
+    script = TwilioCallScript(tracks={"inbound": CallTrack(audio.to_mulaw_8k(audio.silence(0.5)))})
+    async with websockets.connect(twilio_url(server.ws_url)) as ws:
+        await ws.send(start_message(script))
+        await ws.send(json.dumps({"event": "somethingNew", "streamSid": script.stream_sid}))
+        await ws.send(json.dumps({"event": "stop", "streamSid": script.stream_sid}))
+        await asyncio.wait_for(ws.wait_closed(), 15)
+    assert ws.close_code == 1000
+
+
+async def test_key_in_the_query_or_custom_parameters(strict_server: ServerProcess) -> None:
+    audio_bytes = audio.to_mulaw_8k(audio.silence(0.4))
+    for query, custom, expected in [
+        ({}, {}, 1008),
+        ({"token": "wrong"}, {}, 1008),
+        ({"token": TEST_API_KEY}, {}, 1000),
+        ({}, {"token": TEST_API_KEY}, 1000),
+    ]:
+        script = TwilioCallScript(tracks={"inbound": CallTrack(audio_bytes)}, custom_parameters=custom)
+        outcome = await play_call(twilio_url(strict_server.ws_url, **query), script, speed=4.0)
+        assert outcome.close_code == expected, (query, custom, outcome)
+        if expected == 1008:
+            assert "credentials" in outcome.close_reason.lower(), outcome.close_reason
