@@ -90,15 +90,17 @@ class CallOutcome:
     close_reason: str
     sent_messages: int
     seconds: float
+    started_wall: float = 0.0
+    """time.time() when call time 0 was sent: call time t went out at started_wall + t / speed."""
 
 
 async def play_call(url: str, script: TwilioCallScript, *, speed: float = 1.0, timeout_s: float = 180.0) -> CallOutcome:
     """Send the call (at `speed` times real time), then `stop`; wait for the server to close."""
-    started = time.monotonic()
     sent = 0
-    async with websockets.connect(url, max_size=None) as ws:
+    async with websockets.connect(url, max_size=None, open_timeout=30) as ws:
         await ws.send(json.dumps({"event": "connected", "protocol": "Call", "version": "1.0.0"}))
         await ws.send(json.dumps(script.start_message()))
+        started, started_wall = time.monotonic(), time.time()
         sequence = 2
         try:
             for at, message in script.timeline():
@@ -118,7 +120,7 @@ async def play_call(url: str, script: TwilioCallScript, *, speed: float = 1.0, t
             await asyncio.wait_for(ws.wait_closed(), timeout_s)
         except TimeoutError:
             await ws.close()
-    return CallOutcome(ws.close_code, ws.close_reason or "", sent, time.monotonic() - started)
+    return CallOutcome(ws.close_code, ws.close_reason or "", sent, time.monotonic() - started, started_wall)
 
 
 def twilio_url(base_ws: str, **query: str) -> str:
