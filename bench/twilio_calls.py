@@ -27,21 +27,19 @@ import asyncio
 import json
 import statistics
 import tempfile
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import websockets
 
 from bench import yardstick
 from bench.live_latency import percentile, speech_end
 from testbed import audio, corpora
 from testbed.receiver import WebhookReceiver
 from testbed.server import ServerProcess, listen_url, stream
-from testbed.twilio import CallTrack, TwilioCallScript, play_call, twilio_url
+from testbed.twilio import CallTrack, TwilioCallScript, follow_call, play_call, twilio_url
 
 GAP_S = 1.5
 """Pause between one side's utterance and the other side's next."""
@@ -83,16 +81,6 @@ class CallFigures:
     closes: list[int | None] = field(default_factory=list)
 
 
-async def follow(base_ws: str, call_sid: str) -> list[tuple[float, dict[str, Any]]]:
-    """A subscriber's view of the call: (time.time() of arrival, message)."""
-    while True:
-        try:
-            async with websockets.connect(f"{base_ws}/v1/calls/{call_sid}/events", open_timeout=30) as ws:
-                return [(time.time(), json.loads(raw)) async for raw in ws]
-        except websockets.InvalidStatus:
-            await asyncio.sleep(0.02)
-
-
 def turn_latencies(
     finals: list[tuple[float, dict[str, Any]]], ends: list[float], started: float
 ) -> tuple[list[float], int]:
@@ -116,9 +104,9 @@ async def one_call(
         tracks={"inbound": CallTrack(sides[0].mulaw), "outbound": CallTrack(sides[1].mulaw)},
         custom_parameters={"callback": hook.url},
     )
-    follower = asyncio.create_task(follow(server.ws_url, script.call_sid))
+    follower = asyncio.create_task(follow_call(server.ws_url, script.call_sid))
     outcome = await play_call(twilio_url(server.ws_url), script)
-    events = await asyncio.wait_for(follower, 120)
+    events = (await asyncio.wait_for(follower, 120)).timed
     figures.closes.append(outcome.close_code)
     for channel, side in enumerate(sides):
         finals = [(at, m) for at, m in events if m.get("type") == "Results" and m["channel_index"][0] == channel]

@@ -18,6 +18,7 @@ import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import websockets
 
@@ -127,3 +128,38 @@ def twilio_url(base_ws: str, **query: str) -> str:
     from urllib.parse import urlencode
 
     return f"{base_ws}/v1/twilio" + (f"?{urlencode(query)}" if query else "")
+
+
+@dataclass
+class Followed:
+    """What a subscriber of `/v1/calls/{id}/events` got: (time.time() of arrival, message), then the close."""
+
+    timed: list[tuple[float, dict[str, Any]]]
+    close_code: int | None
+    close_reason: str
+
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        return [message for _, message in self.timed]
+
+    def final_text(self, channel: int | None = None) -> str:
+        texts = (
+            m["channel"]["alternatives"][0]["transcript"]
+            for m in self.messages
+            if m.get("type") == "Results" and m["is_final"] and (channel is None or m["channel_index"][0] == channel)
+        )
+        return " ".join(text for text in texts if text)
+
+
+async def follow_call(base_ws: str, call_id: str, *, wait_s: float = 15.0) -> Followed:
+    """Subscribe as soon as the call is live (404 until then) and follow it until the server closes."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            async with websockets.connect(f"{base_ws}/v1/calls/{call_id}/events", open_timeout=30) as ws:
+                timed = [(time.time(), json.loads(raw)) async for raw in ws]
+                return Followed(timed, ws.close_code, ws.close_reason or "")
+        except websockets.InvalidStatus as refused:
+            if refused.response.status_code != 404 or time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.02)

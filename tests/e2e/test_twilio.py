@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
@@ -17,35 +15,11 @@ from server.webhooks import verify_signature
 from testbed import audio, corpora
 from testbed.receiver import WebhookReceiver
 from testbed.server import ServerProcess
-from testbed.twilio import CallTrack, TwilioCallScript, play_call, twilio_url
+from testbed.twilio import CallTrack, TwilioCallScript, follow_call, play_call, twilio_url
 from tests.e2e.conftest import TEST_API_KEY, WEBHOOK_SECRET
 from tests.e2e.test_live import WER_JFK, WER_LIBRIVOX
 
 pytestmark = pytest.mark.e2e
-
-
-async def subscribe(base_ws: str, call_id: str, *, wait_s: float = 15.0) -> list[dict[str, Any]]:
-    """Follow a call's events from as soon as it is live until the server closes; (messages..., close)."""
-    deadline = time.monotonic() + wait_s
-    while True:
-        try:
-            async with websockets.connect(f"{base_ws}/v1/calls/{call_id}/events") as ws:
-                messages = [json.loads(raw) async for raw in ws]
-                return [*messages, {"close": ws.close_code, "reason": ws.close_reason}]
-        except websockets.InvalidStatus as refused:
-            assert refused.response.status_code == 404
-            if time.monotonic() > deadline:
-                raise
-            await asyncio.sleep(0.05)
-
-
-def finals_text(messages: list[dict[str, Any]], channel: int) -> str:
-    texts = (
-        m["channel"]["alternatives"][0]["transcript"]
-        for m in messages
-        if m.get("type") == "Results" and m["is_final"] and m["channel_index"] == [channel, 2]
-    )
-    return " ".join(text for text in texts if text)
 
 
 async def test_two_party_call_reaches_subscriber_webhook_and_archive(server: ServerProcess) -> None:
@@ -62,16 +36,17 @@ async def test_two_party_call_reaches_subscriber_webhook_and_archive(server: Ser
             dtmf=[(2000, "5")],
             marks=[(2500, "greeting-played")],
         )
-        follower = asyncio.create_task(subscribe(server.ws_url, script.call_sid))
+        follower = asyncio.create_task(follow_call(server.ws_url, script.call_sid))
         outcome = await play_call(twilio_url(server.ws_url), script)
-        events = await asyncio.wait_for(follower, 30)
+        followed = await asyncio.wait_for(follower, 30)
         bodies = hook.wait_for(lambda got: any(body.get("type") == "Metadata" for body in got))
         deliveries = list(hook.deliveries)
 
     assert outcome.close_code == 1000, outcome
-    assert events[-1] == {"close": 1000, "reason": "the call ended"}
-    assert audio.wer(caller.text, finals_text(events, 0)) <= WER_JFK, finals_text(events, 0)
-    assert audio.wer(agent.text, finals_text(events, 1)) <= WER_LIBRIVOX, finals_text(events, 1)
+    assert (followed.close_code, followed.close_reason) == (1000, "the call ended")
+    events = followed.messages
+    assert audio.wer(caller.text, followed.final_text(0)) <= WER_JFK, followed.final_text(0)
+    assert audio.wer(agent.text, followed.final_text(1)) <= WER_LIBRIVOX, followed.final_text(1)
     finals = [m for m in events if m.get("type") == "Results" and m["is_final"]]
     # Call time: the agent's words lie after 3 s, the caller's after the first second.
     assert min(m["start"] for m in finals if m["channel_index"][0] == 1) >= 3.0 - 0.3
@@ -80,11 +55,14 @@ async def test_two_party_call_reaches_subscriber_webhook_and_archive(server: Ser
     dtmf = [m for m in events if m.get("type") == "Dtmf"]
     assert [(d["digit"], d["channel"]) for d in dtmf] == [("5", [0, 2])]
     assert dtmf[0]["timestamp"] == pytest.approx(2.0, abs=0.3)
-    metadata = events[-2]
+    metadata = events[-1]
     assert metadata["type"] == "Metadata" and metadata["callSid"] == script.call_sid
 
     # Webhooks: every final and the Metadata, signed, naming the call.
-    assert [b["type"] for b in bodies] == [m["type"] for m in events if m in finals or m is metadata]
+    # Delivered concurrently, so in any order; `sequence` numbers them as sent.
+    bodies.sort(key=lambda body: body["sequence"])
+    assert [b["sequence"] for b in bodies] == list(range(1, len(finals) + 2))
+    assert [(b["type"], b.get("start")) for b in bodies] == [(m["type"], m.get("start")) for m in [*finals, metadata]]
     for body in bodies:
         assert (body["callSid"], body["streamSid"]) == (script.call_sid, script.stream_sid)
         assert body["request_id"] == metadata["request_id"]

@@ -16,6 +16,7 @@ from server.cli import main
 from testbed import audio, corpora
 from testbed.server import Received, ServerProcess, listen_url, stream
 from testbed.services import RedisServer, WorkerProcess
+from testbed.twilio import CallTrack, TwilioCallScript, follow_call, play_call, twilio_url
 
 pytestmark = pytest.mark.e2e
 
@@ -85,12 +86,23 @@ async def test_two_gateways_two_workers_each_session_gets_its_own_results(
         (gateways[0], librivox[2].audio, librivox[2].text),
         (gateways[1], jfk.audio, jfk.text),
     ]
-    results = await asyncio.gather(
-        *(
-            stream(listen_url(gw.ws_url, interim_results=True), audio.to_linear16(pcm), pace_s=0.05)
-            for gw, pcm, _ in plans
-        )
+    # Beside them, a Twilio call on one gateway followed by a subscriber on the other.
+    call = TwilioCallScript(tracks={"inbound": CallTrack(audio.to_mulaw_8k(jfk.audio))})
+    follower = asyncio.create_task(follow_call(gateways[1].ws_url, call.call_sid))
+    results, call_outcome = await asyncio.gather(
+        asyncio.gather(
+            *(
+                stream(listen_url(gw.ws_url, interim_results=True), audio.to_linear16(pcm), pace_s=0.05)
+                for gw, pcm, _ in plans
+            )
+        ),
+        play_call(twilio_url(gateways[0].ws_url), call, speed=2.0),
     )
+    followed = await asyncio.wait_for(follower, 30)
+    assert call_outcome.close_code == 1000
+    assert (followed.close_code, followed.close_reason) == (1000, "the call ended")
+    assert audio.wer(jfk.text, followed.final_text()) <= WER_BOUND, followed.final_text()
+    assert followed.messages[-1]["type"] == "Metadata" and followed.messages[-1]["callSid"] == call.call_sid
     for received, (_, _, text) in zip(results, plans, strict=True):
         assert received.close_code == 1000, received.close_reason
         assert audio.wer(text, received.final_text()) <= WER_BOUND, (text, received.final_text())
