@@ -35,6 +35,7 @@ from streaming.twilio.messages import Connected, Start, parse_twilio_message
 
 log = logging.getLogger("streamscribe.twilio")
 START_TIMEOUT_S = 10.0
+TWILIO_CREDENTIALS = "Invalid credentials: give the API key as the token custom parameter of <Stream> (or ?token=)"
 _FIXED = {"token", "encoding", "sample_rate", "channels", "multichannel"}
 """Parameters Twilio's audio decides, or that are credentials: never read as session parameters."""
 
@@ -54,7 +55,8 @@ async def twilio_endpoint(websocket: WebSocket) -> None:
     identity = authenticate(websocket.headers, gateway.policy.keyring, token=token).admit(Scope.LISTEN)
     if isinstance(identity, Denial):
         gateway.metrics.sessions_refused.labels("unauthorized").inc()
-        return await _refuse(websocket, gateway, CloseCode.POLICY_VIOLATION, identity.message, start)
+        reason = identity.message if identity.status == 403 else TWILIO_CREDENTIALS
+        return await _refuse(websocket, gateway, CloseCode.POLICY_VIOLATION, reason, start)
     try:
         params = twilio_params(websocket, start)
         refusal = await session_refusal(gateway, identity, params)
