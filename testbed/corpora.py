@@ -103,6 +103,22 @@ def librivox_clips() -> list[Clip]:
     return clips
 
 
+POCKETSPHINX_DATA = LIBRIVOX_DIR.parent
+CARD_NUMBER = "29340334692334692"
+"""17 digits passing the Luhn check, as `spoken_card_number` says them."""
+
+
+def spoken_card_number() -> Clip:
+    """A card number read out by real people: TIDIGITS' "two nine three four zero" and the
+    pocketsphinx test recording "three three four six nine two" twice, 0.3 s apart (both
+    16 kHz recordings from Debian ``pocketsphinx-testdata``): 17 digits, Luhn-valid."""
+    first = np.frombuffer((POCKETSPHINX_DATA / "tidigits" / "dhd.2934z.raw").read_bytes(), dtype="<i2")
+    second = np.frombuffer((POCKETSPHINX_DATA / "numbers.raw").read_bytes(), dtype="<i2")
+    gap = np.zeros(int(0.3 * RATE), dtype=np.int16)
+    pcm = np.concatenate([first, gap, second, gap, second]).astype(np.int16)
+    return Clip(name="card-number", audio=pcm, text=" ".join(CARD_NUMBER))
+
+
 _PIP_TIMEOUT_S = 300
 """Upper bound on the sdist download; pip's own network timeouts are shorter."""
 

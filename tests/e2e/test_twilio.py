@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
+import wave
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +17,7 @@ from server.webhooks import verify_signature
 from testbed import audio, corpora
 from testbed.receiver import WebhookReceiver
 from testbed.server import ServerProcess
-from testbed.twilio import CallTrack, TwilioCallScript, follow_call, play_call, twilio_url
+from testbed.twilio import CallTrack, Followed, TwilioCallScript, follow_call, play_call, twilio_url
 from tests.e2e.conftest import TEST_API_KEY, WEBHOOK_SECRET
 from tests.e2e.test_live import WER_JFK, WER_LIBRIVOX
 
@@ -147,3 +149,54 @@ async def test_key_in_the_query_or_custom_parameters(strict_server: ServerProces
         assert outcome.close_code == expected, (query, custom, outcome)
         if expected == 1008:
             assert "credentials" in outcome.close_reason.lower(), outcome.close_reason
+
+
+def digits_shown(texts: list[str]) -> str:
+    return "".join(re.findall(r"[0-9]", " ".join(texts)))
+
+
+async def redacted_call(server: ServerProcess, hook: WebhookReceiver, **custom: str) -> tuple[Followed, list[str]]:
+    """A call whose caller reads out a card number after a sentence; every transcript text it produced anywhere."""
+    speech = np.concatenate([corpora.librivox_clips()[1].audio, audio.silence(0.8), corpora.spoken_card_number().audio])
+    script = TwilioCallScript(
+        tracks={"inbound": CallTrack(audio.to_mulaw_8k(np.concatenate([speech, audio.silence(1.0)])))},
+        custom_parameters={"interim_results": "true", "callback": hook.url, **custom},
+    )
+    follower = asyncio.create_task(follow_call(server.ws_url, script.call_sid))
+    outcome = await play_call(twilio_url(server.ws_url), script, speed=2.0)
+    followed = await asyncio.wait_for(follower, 30)
+    assert outcome.close_code == 1000, outcome
+    bodies = hook.wait_for(
+        lambda got: any(b.get("callSid") == script.call_sid and b["type"] == "Metadata" for b in got)
+    )
+    results = [m for m in followed.messages if m.get("type") == "Results"]
+    texts = [m["channel"]["alternatives"][0]["transcript"] for m in results]
+    texts += [w["punctuated_word"] for m in results for w in m["channel"]["alternatives"][0]["words"]]
+    texts += [
+        b["channel"]["alternatives"][0]["transcript"]
+        for b in bodies
+        if b.get("callSid") == script.call_sid and b["type"] == "Results"
+    ]
+    document = Path(followed.messages[-1]["archive"]["location"]).with_suffix(".json").read_text()
+    texts.append(json.dumps(json.loads(document)["results"]))
+    return followed, texts
+
+
+async def test_a_spoken_card_number_is_redacted_everywhere(server: ServerProcess) -> None:
+    with WebhookReceiver() as hook:
+        plain, _ = await redacted_call(server, hook)
+        redacted, texts = await redacted_call(server, hook, redact="pci", redact_audio="true")
+    # Without redaction the model hears the number (so the check below could fail)...
+    assert corpora.CARD_NUMBER in digits_shown([plain.final_text()]), plain.final_text()
+    # ...with it, no digit of it reaches a final, an interim, a word, a webhook or the archive.
+    assert "[PCI]" in redacted.final_text(), redacted.final_text()
+    assert digits_shown(texts) == "", [t for t in texts if re.search(r"[0-9]", t)]
+    # The archived audio is silent where the number was said, and speech elsewhere is kept.
+    document = json.loads(Path(redacted.messages[-1]["archive"]["location"]).with_suffix(".json").read_text())
+    spans = [r for r in document["redactions"] if r["label"] == "pci"]
+    assert spans and document["params"]["redact_audio"] is True
+    with wave.open(str(Path(redacted.messages[-1]["archive"]["location"]).with_suffix(".wav"))) as wav:
+        stored = np.frombuffer(wav.readframes(wav.getnframes()), dtype="<i2").reshape(-1, wav.getnchannels())
+    for span in spans:
+        assert not stored[int(span["start"] * 16000) : int(span["end"] * 16000), 0].any()
+    assert np.abs(stored[: 16000 * 2, 0]).max() > 1000  # the sentence before it
