@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from streaming.codecs import Int16Array
+from streaming.events import LiveEvent
 from streaming.jobs import Job
 
 
@@ -19,12 +20,17 @@ class SendMessage:
     """Send this JSON message to the client."""
 
     payload: dict[str, Any]
+    """The message of Deepgram's /v1/listen protocol (or of an adapter's own protocol)."""
     end_of_turn_s: float | None = None
     """For a final: seconds from its segment's close to now, for the shell's
     end-of-turn metric (the shell cannot see the close itself: a speculative
     final's job went out before it)."""
     final: bool = False
     """A final result (what webhooks receive); everything else is False."""
+    event: LiveEvent | None = None
+    """What the message says, typed (streaming.events), for adapters of other
+    protocols to read instead of `payload`; set on every message a session
+    sends. None: a message of an adapter's own protocol."""
 
 
 @dataclass(frozen=True, slots=True)

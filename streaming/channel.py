@@ -16,6 +16,7 @@ from streaming.actions import Action, SendMessage, SubmitJob, WithdrawJob
 from streaming.audio_hold import settled_until
 from streaming.codecs import Int16Array
 from streaming.context import SessionContext
+from streaming.events import ErrorEvent, SpeechStartedEvent, TranscriptEvent, UtteranceEndEvent
 from streaming.finals import FinalsInOrder, FinalSlot
 from streaming.interims import OpenSegmentInterims
 from streaming.jobs import Job, JobKind, JobResult, Word
@@ -129,7 +130,8 @@ class LiveChannel:
             from_finalize = slot.reason is CloseReason.FINALIZE
             if slot.error is not None:
                 self._context.errors.append(slot.error)
-                actions.append(SendMessage(error_message(slot.error, "TRANSCRIPTION_FAILED")))
+                failed = ErrorEvent(slot.error, "TRANSCRIPTION_FAILED")
+                actions.append(SendMessage(error_message(failed.description, failed.code), event=failed))
             # A Finalize is always answered with a from_finalize final, even an empty one.
             if slot.words or from_finalize:
                 final = self._final(slot.start, slot.end - slot.start, slot.words, slot.reason, now - slot.closed_at)
@@ -150,7 +152,8 @@ class LiveChannel:
         if self.segmenter.clock < self._last_word_end + gap_ms / 1000 and active:
             return []
         self._utterance_open = False
-        return [SendMessage(utterance_end_message(self.index, self._context.output_channels, self._last_word_end))]
+        message = utterance_end_message(self.index, self._context.output_channels, self._last_word_end)
+        return [SendMessage(message, event=UtteranceEndEvent(self.index, self._last_word_end))]
 
     # -- internals ---------------------------------------------------------
     def _on_segmenter_events(self, events: list[SegmenterEvent], now: float, *, active: bool) -> list[Action]:
@@ -158,9 +161,8 @@ class LiveChannel:
         for event in events:
             if isinstance(event, SpeechStarted):
                 if self._context.params.vad_events:
-                    actions.append(
-                        SendMessage(speech_started_message(self.index, self._context.output_channels, event.timestamp))
-                    )
+                    message = speech_started_message(self.index, self._context.output_channels, event.timestamp)
+                    actions.append(SendMessage(message, event=SpeechStartedEvent(self.index, event.timestamp)))
             elif isinstance(event, SegmentClosed):
                 self._interims.reset()
                 actions.extend(self._on_closed(event, now, active=active))
@@ -227,8 +229,17 @@ class LiveChannel:
         end_of_turn_s: float | None = None,
     ) -> SendMessage:
         redaction = self._redactor.redact(words, final=True)
-        words = redaction.words
         self._context.redacted.extend((self.index, span) for span in redaction.spans)
+        typed = TranscriptEvent(
+            channel=self.index,
+            start=start,
+            duration=duration,
+            words=tuple(redaction.words),
+            is_final=True,
+            speech_final=reason is CloseReason.ENDPOINT,
+            from_finalize=reason is CloseReason.FINALIZE,
+            stable=len(redaction.words),
+        )
         message = results_message(
             request_id=self._context.session_id,
             model=self._context.model,
@@ -236,13 +247,13 @@ class LiveChannel:
             channels=self._context.output_channels,
             start=start,
             duration=duration,
-            words=words,
+            words=typed.words,
             is_final=True,
-            speech_final=reason is CloseReason.ENDPOINT,
-            from_finalize=reason is CloseReason.FINALIZE,
+            speech_final=typed.speech_final,
+            from_finalize=typed.from_finalize,
         )
         self._context.finals.append(message)
-        return SendMessage(message, end_of_turn_s, final=True)
+        return SendMessage(message, end_of_turn_s, final=True, event=typed)
 
     def _release_finalize_markers(self) -> list[Action]:
         actions: list[Action] = []

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from streaming.actions import Action, SendMessage, SubmitJob
 from streaming.context import SessionContext
+from streaming.events import TranscriptEvent
 from streaming.jobs import JobKind, JobResult, Word
 from streaming.protocol import results_message
 from streaming.redaction import Redactor
@@ -121,16 +122,36 @@ class OpenSegmentInterims:
             for i, text in enumerate(stable.words)
             if i < len(result.words)
         ]
+        shown = tuple(self._redactor.redact(words, final=False).words)
+        typed = TranscriptEvent(
+            channel=self._index,
+            start=self._segmenter.open_start(),
+            duration=duration,
+            words=shown,
+            is_final=False,
+            speech_final=False,
+            from_finalize=False,
+            stable=_stable_count(shown, words[: len(stable.committed)]),
+        )
         message = results_message(
             request_id=self._context.session_id,
             model=self._context.model,
             channel=self._index,
             channels=self._context.output_channels,
-            start=self._segmenter.open_start(),
+            start=typed.start,
             duration=duration,
-            words=self._redactor.redact(words, final=False).words,
+            words=shown,
             is_final=False,
             speech_final=False,
             from_finalize=False,
         )
-        return [SendMessage(message)]
+        return [SendMessage(message, event=typed)]
+
+
+def _stable_count(shown: tuple[Word, ...], committed: list[Word]) -> int:
+    """How many of the shown (redacted) words lie within the committed words: a
+    redaction may join or hold back words, so they are counted by time."""
+    if not committed:
+        return 0
+    end = committed[-1].end
+    return next((i for i, word in enumerate(shown) if word.end > end + 1e-6), len(shown))

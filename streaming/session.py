@@ -37,6 +37,7 @@ from streaming.channel import LiveChannel
 from streaming.codecs import FrameDecoder, Int16Array, downmix, split_channels
 from streaming.config import SessionConfig
 from streaming.context import SessionContext
+from streaming.events import ErrorEvent
 from streaming.finals import JobFactory
 from streaming.jobs import JobKind, JobResult, TranscribeOptions
 from streaming.pacing import InterimPacer, WorkerLoad
@@ -210,13 +211,7 @@ class ListenSession:
         if isinstance(message, CloseStream):
             return self.end_stream(now)
         assert isinstance(message, UnknownControl)
-        return [
-            SendMessage(
-                error_message(
-                    f"unknown control message type {message.type!r}; expected KeepAlive, Finalize or CloseStream"
-                )
-            )
-        ]
+        return [_error(f"unknown control message type {message.type!r}; expected KeepAlive, Finalize or CloseStream")]
 
     def receive_result(self, result: JobResult, now: float) -> list[Action]:
         if self.state is State.CLOSED or not 0 <= result.channel < len(self._channels):
@@ -249,7 +244,7 @@ class ListenSession:
                 # Finals are missing: not a normal closure.
                 self._close_code = CloseCode.INTERNAL_ERROR
                 self._close_reason = description
-            return [SendMessage(error_message(description, "TRANSCRIPTION_TIMEOUT")), *self._finish(now)]
+            return [_error(description, "TRANSCRIPTION_TIMEOUT"), *self._finish(now)]
         return []
 
     def end_stream(self, now: float) -> list[Action]:
@@ -332,7 +327,7 @@ class ListenSession:
 
     def _fail(self, code: int, reason: str, now: float) -> list[Action]:
         self.errors.append(reason)
-        return [SendMessage(error_message(reason)), *self._begin_drain(code, reason, now)]
+        return [_error(reason), *self._begin_drain(code, reason, now)]
 
     def _begin_drain(self, code: int, reason: str, now: float) -> list[Action]:
         if self.state is not State.ACTIVE:
@@ -399,3 +394,8 @@ class ListenSession:
                 for channel, span in self._context.redacted
             ],
         )
+
+
+def _error(description: str, code: str = "BAD_REQUEST") -> SendMessage:
+    """An Error message and its typed event."""
+    return SendMessage(error_message(description, code), event=ErrorEvent(description, code))

@@ -25,6 +25,7 @@ from typing import Any
 
 from streaming.actions import Action, FinishSession, SendMessage
 from streaming.archive_document import dialogue
+from streaming.events import DtmfEvent
 from streaming.jobs import JobResult
 from streaming.pacing import WorkerLoad
 from streaming.protocol import CloseCode, ListenParams, ProtocolError
@@ -120,8 +121,9 @@ class TwilioCall:
                 return self._wrap(self._media(message, now))
             case Dtmf(track=track, digit=digit):
                 channel = self._channel_of.get(track, 0)
-                shown = redaction_marker(self.session.params.redact) or digit
-                return [SendMessage(dtmf_message(channel, len(self.start.tracks), self._clock.seconds, shown))]
+                pressed = DtmfEvent(channel, self._clock.seconds, redaction_marker(self.session.params.redact) or digit)
+                payload = dtmf_message(channel, len(self.start.tracks), pressed.timestamp, pressed.digit)
+                return [SendMessage(payload, event=pressed)]
             case Stop():
                 actions = self.session.receive_bytes(self._clock.flush(), now)
                 return self._wrap([*actions, *self.session.end_stream(now)])
