@@ -34,6 +34,25 @@ class SendMessage:
 
 
 @dataclass(frozen=True, slots=True)
+class Notice:
+    """A typed event that has no message of its own in /v1/listen, for adapters
+    of other protocols: a final without words (a segment that held no speech, or
+    whose transcription failed), which closes a turn there. The /v1/listen shell
+    ignores it."""
+
+    event: LiveEvent
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """Send this message on the client's socket only: an adapter's own protocol
+    (streaming.realtime) answering in its own words. Subscribers and webhooks
+    get the session's SendMessage payloads instead."""
+
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
 class SubmitJob:
     """Queue this transcription job for the workers."""
 
@@ -76,4 +95,4 @@ class CloseSocket:
     reason: str
 
 
-Action = SendMessage | SubmitJob | WithdrawJob | RecordAudio | FinishSession | CloseSocket
+Action = SendMessage | Notice | Reply | SubmitJob | WithdrawJob | RecordAudio | FinishSession | CloseSocket

@@ -12,11 +12,11 @@ active wherever that changes what the channel says.
 
 from __future__ import annotations
 
-from streaming.actions import Action, SendMessage, SubmitJob, WithdrawJob
+from streaming.actions import Action, Notice, SendMessage, SubmitJob, WithdrawJob
 from streaming.audio_hold import settled_until
 from streaming.codecs import Int16Array
 from streaming.context import SessionContext
-from streaming.events import ErrorEvent, SpeechStartedEvent, TranscriptEvent, UtteranceEndEvent
+from streaming.events import ErrorEvent, SegmentEndEvent, SpeechStartedEvent, TranscriptEvent, UtteranceEndEvent
 from streaming.finals import FinalsInOrder, FinalSlot
 from streaming.interims import OpenSegmentInterims
 from streaming.jobs import Job, JobKind, JobResult, Word
@@ -136,6 +136,8 @@ class LiveChannel:
             if slot.words or from_finalize:
                 final = self._final(slot.start, slot.end - slot.start, slot.words, slot.reason, now - slot.closed_at)
                 actions.append(final)
+            elif self._context.params.turn_notices:
+                actions.append(Notice(self._empty_final(slot.start, slot.end - slot.start, slot.reason)))
             if slot.words:
                 self._last_word_end = slot.words[-1].end
                 self._utterance_open = True
@@ -165,8 +167,10 @@ class LiveChannel:
                     actions.append(SendMessage(message, event=SpeechStartedEvent(self.index, event.timestamp)))
             elif isinstance(event, SegmentClosed):
                 self._interims.reset()
+                actions.extend(self._segment_end(event.end, event.reason))
                 actions.extend(self._on_closed(event, now, active=active))
             elif isinstance(event, SegmentDropped):
+                actions.extend(self._segment_end(event.end, event.reason))
                 actions.extend(self._withdraw(self._speculator.abandon(event.seq)))
                 # Too short to transcribe, but its seq still has a turn in the
                 # release order: mark it done with no words.
@@ -254,6 +258,16 @@ class LiveChannel:
         )
         self._context.finals.append(message)
         return SendMessage(message, end_of_turn_s, final=True, event=typed)
+
+    def _segment_end(self, end: float, reason: CloseReason) -> list[Action]:
+        if not self._context.params.turn_notices:
+            return []
+        return [Notice(SegmentEndEvent(self.index, end, reason is CloseReason.ENDPOINT))]
+
+    def _empty_final(self, start: float, duration: float, reason: CloseReason) -> TranscriptEvent:
+        """A segment's final without words, which /v1/listen does not send (streaming.actions.Notice)."""
+        endpoint, finalize = reason is CloseReason.ENDPOINT, reason is CloseReason.FINALIZE
+        return TranscriptEvent(self.index, start, duration, (), True, endpoint, finalize, 0)
 
     def _release_finalize_markers(self) -> list[Action]:
         actions: list[Action] = []

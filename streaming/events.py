@@ -46,6 +46,17 @@ class SpeechStartedEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class SegmentEndEvent:
+    """A segment closed at `end` (its final follows): by endpointing silence
+    (`speech_final`), at the maximum length, a Finalize or the end of the stream.
+    Carried by a `Notice`, with `turn_notices` (streaming.protocol.ListenParams)."""
+
+    channel: int
+    end: float
+    speech_final: bool
+
+
+@dataclass(frozen=True, slots=True)
 class UtteranceEndEvent:
     """The words of the channel are final and a gap of `utterance_end_ms` followed them."""
 
@@ -70,4 +81,4 @@ class DtmfEvent:
     digit: str
 
 
-LiveEvent = TranscriptEvent | SpeechStartedEvent | UtteranceEndEvent | ErrorEvent | DtmfEvent
+LiveEvent = TranscriptEvent | SpeechStartedEvent | SegmentEndEvent | UtteranceEndEvent | ErrorEvent | DtmfEvent

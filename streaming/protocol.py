@@ -74,6 +74,13 @@ class ListenParams:
     """`redact_audio=true`: the archived audio is silenced where words were redacted."""
     callback: str | None = None
     """`callback=URL`: each final (and the closing Metadata) is also POSTed there (server/webhooks.py checks it)."""
+    prompt: str | None = None
+    """Free text that guides Whisper (its initial prompt): set by adapters (OpenAI Realtime's
+    `transcription.prompt`); /v1/listen has no such parameter."""
+    turn_notices: bool = False
+    """Set by adapters that speak of turns (streaming.realtime): the session then also
+    reports where each segment ended and finals without words, as `Notice`s
+    (streaming.actions). /v1/listen sends neither."""
 
     @property
     def output_channels(self) -> int:

@@ -94,7 +94,9 @@ class ListenSession:
             model=model,
             jobs=JobFactory(
                 session_id,
-                TranscribeOptions(language=params.language, hotwords=params.keyterms, model=params.model),
+                TranscribeOptions(
+                    language=params.language, prompt=params.prompt, hotwords=params.keyterms, model=params.model
+                ),
                 reply_to,
             ),
             pacer=InterimPacer(
@@ -246,6 +248,10 @@ class ListenSession:
                 self._close_reason = description
             return [_error(description, "TRANSCRIPTION_TIMEOUT"), *self._finish(now)]
         return []
+
+    def finalize(self, now: float) -> list[Action]:
+        """An adapter's Finalize (OpenAI Realtime's commit): each channel answers with a from_finalize final."""
+        return self._finalize(now) if self.state is State.ACTIVE else []
 
     def end_stream(self, now: float) -> list[Action]:
         """The client says its audio is over (CloseStream, or an adapter's own end

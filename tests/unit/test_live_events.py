@@ -3,15 +3,33 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
-from streaming.actions import Action, SendMessage
+from streaming.actions import Action, Notice, SendMessage
 from streaming.codecs import Encoding
-from streaming.events import DtmfEvent, ErrorEvent, SpeechStartedEvent, TranscriptEvent, UtteranceEndEvent
+from streaming.events import (
+    DtmfEvent,
+    ErrorEvent,
+    SegmentEndEvent,
+    SpeechStartedEvent,
+    TranscriptEvent,
+    UtteranceEndEvent,
+)
+from streaming.session import ListenSession
 from streaming.twilio.call import TwilioCall
 from streaming.twilio.messages import Start, Track
-from tests.unit.session_harness import Harness, finals, interims, silence, track
+from tests.unit.configs import session_config
+from tests.unit.session_harness import MODEL, EnergyDetector, Harness, finals, interims, silence, track
+
+SESSION = {
+    "session_id": "sess-1",
+    "model": MODEL,
+    "detector_factory": EnergyDetector,
+    "config": session_config(default_endpointing_ms=500),
+    "reply_to": "gateway-7",
+}
 
 
 def sent(actions: list[Action]) -> list[SendMessage]:
@@ -129,3 +147,30 @@ def test_speech_started_only_with_vad_events() -> None:
     (message,) = sent(h.log)
     assert isinstance(message.event, SpeechStartedEvent)
     assert message.event.timestamp == pytest.approx(0.5, abs=0.05)
+
+
+def test_turn_notices_tell_segment_ends_and_finals_without_words() -> None:
+    plain = Harness()
+    (job,) = finals(plain.send(track(("silence", 0.5), ("speech", 1.0), ("silence", 0.8))))
+    assert plain.answer(job, []) == []  # /v1/listen: nothing for a final without words
+    assert not any(isinstance(action, Notice) for action in plain.log)
+    h = Harness()
+    h.session = ListenSession(**{**SESSION, "params": replace(h.params, turn_notices=True)})
+    (job,) = finals(h.send(track(("silence", 0.5), ("speech", 1.0), ("silence", 0.8))))
+    (ended,) = [a.event for a in h.log if isinstance(a, Notice)]
+    assert isinstance(ended, SegmentEndEvent) and ended.speech_final and ended.channel == 0
+    assert ended.end == pytest.approx(2.0, abs=0.05)
+    (empty,) = h.answer(job, [])
+    assert isinstance(empty, Notice) and isinstance(empty.event, TranscriptEvent)
+    assert empty.event.words == () and empty.event.is_final and empty.event.speech_final
+
+
+def test_an_adapters_finalize_closes_the_open_segment() -> None:
+    h = Harness()
+    h.send(track(("silence", 0.5), ("speech", 1.0)))
+    (job,) = finals(h.session.finalize(h.now))
+    (final,) = sent(h.answer(job, ["now"]))
+    assert isinstance(final.event, TranscriptEvent) and final.event.from_finalize
+    assert final.event.text == "now"
+    h.text('{"type": "CloseStream"}')
+    assert h.session.finalize(h.now) == []  # draining or closed: nothing to finalize
