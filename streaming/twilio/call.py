@@ -121,7 +121,9 @@ class TwilioCall:
                 return self._wrap(self._media(message, now))
             case Dtmf(track=track, digit=digit):
                 channel = self._channel_of.get(track, 0)
-                pressed = DtmfEvent(channel, self._clock.seconds, redaction_marker(self.session.params.redact) or digit)
+                pressed = DtmfEvent(
+                    channel, self._clock.latest_seconds, redaction_marker(self.session.params.redact) or digit
+                )
                 payload = dtmf_message(channel, len(self.start.tracks), pressed.timestamp, pressed.digit)
                 return [SendMessage(payload, event=pressed)]
             case Stop():

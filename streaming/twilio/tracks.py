@@ -70,6 +70,11 @@ class CallClock:
         """Call time handed on so far."""
         return self._emitted / self._rate
 
+    @property
+    def latest_seconds(self) -> float:
+        """Call time of the newest audio received on any track: "now" on the call's clock."""
+        return (self._emitted + max(len(track.pending) for track in self._tracks)) / self._rate
+
     def push(self, track: int, timestamp_ms: int, payload: bytes) -> bytes:
         """Place one chunk of `track` at `timestamp_ms`; the interleaved audio now complete."""
         state = self._tracks[track]
