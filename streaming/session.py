@@ -153,6 +153,16 @@ class ListenSession:
         return sum(channel.unreleased_finals for channel in self._channels) < budget
 
     @property
+    def segment_open(self) -> bool:
+        """Some channel has an open segment (speech, or a pause short of endpointing)."""
+        return any(channel.segmenter.is_open for channel in self._channels)
+
+    @property
+    def finals_owed(self) -> int:
+        """Closed segments whose final has not been sent yet, all channels together."""
+        return sum(channel.unreleased_finals for channel in self._channels)
+
+    @property
     def closed(self) -> bool:
         return self.state is State.CLOSED
 
@@ -188,6 +198,7 @@ class ListenSession:
             mono_blocks = split_channels(block) if self.params.multichannel else [downmix(block)]
             fed = [ch.feed(b, now, active=self._active) for ch, b in zip(self._channels, mono_blocks, strict=True)]
             actions.extend(self._recorded(fed))
+            actions.extend(self._settled_audio())
         if self.audio_seconds >= self.config.max_session_s:
             actions.extend(
                 self._begin_drain(
@@ -252,6 +263,11 @@ class ListenSession:
     def finalize(self, now: float) -> list[Action]:
         """An adapter's Finalize (OpenAI Realtime's commit): each channel answers with a from_finalize final."""
         return self._finalize(now) if self.state is State.ACTIVE else []
+
+    def set_keyterms(self, keyterms: tuple[str, ...]) -> None:
+        """Terms Whisper is biased towards from the next job on (an adapter's mid-stream reconfiguration)."""
+        jobs = self._context.jobs
+        jobs.options = replace(jobs.options, hotwords=keyterms)
 
     def end_stream(self, now: float) -> list[Action]:
         """The client says its audio is over (CloseStream, or an adapter's own end

@@ -274,8 +274,6 @@ class _Run:
                 raise UploadError(413, "file_too_long", str(error), "file") from error
             except MediaError as error:
                 raise UploadError(400, "invalid_file", str(error), "file") from error
-            if len(block):
-                await self._record(recording, block)
             for channel, event in events:
                 if isinstance(event, SegmentDropped):  # too little voiced audio to be speech
                     self.finals[channel].skip(event.seq, event.start, event.end, event.reason)
@@ -285,6 +283,9 @@ class _Run:
                 while self.outstanding >= self.limit:
                     await self._receive(inbox)
                 await self._submit(channel, event)
+            if len(block):
+                # After the step's segments are submitted: with redact_audio, what they cover is held.
+                await self._record(recording, block)
             while not inbox.empty():
                 await self._receive(inbox)
 
