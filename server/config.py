@@ -253,6 +253,15 @@ class Settings(BaseSettings):
     """Jobs of one upload outstanding at a time (at most 2 per warm worker): bounds its memory."""
     upload_result_timeout_s: float = Field(300.0, gt=0)
     """An upload fails (504) when no result of its jobs arrives for this long."""
+    async_max_running: int = Field(2, ge=1, le=64)
+    """Asynchronous uploads (`POST /v1/listen?callback=`) a gateway runs at once, each counted as an upload."""
+    async_max_queued: int = Field(1000, ge=1)
+    """Asynchronous uploads waiting or running at most (embedded: per server; Redis: per job queue); then 429."""
+    async_retention_s: float = Field(24 * 3600.0, gt=0)
+    """How long a finished asynchronous upload's status and result stay readable (`GET /v1/listen/{id}`)."""
+    async_intake_dir: Path | None = None
+    """Where asynchronous uploads' files (and in embedded mode their jobs) wait; unset: `{archive_dir}/intake`.
+    Distributed mode with an S3 archive keeps the files in the object store (`intake/`) instead."""
 
     redis_url: str | None = None
     """Distributed mode: the Redis that carries jobs and results."""
@@ -264,7 +273,8 @@ class Settings(BaseSettings):
     worker runs, removed when it stops; `streamscribe healthcheck worker` (the image's HEALTHCHECK,
     Kubernetes probes) reads it. Unset: no file."""
     claim_idle_s: float = Field(15.0, gt=0)
-    """A job unacknowledged this long by its worker is taken over by another (the worker died)."""
+    """A job unacknowledged this long by its worker is taken over by another (the worker died); so is an
+    asynchronous upload whose gateway stopped renewing its claim."""
 
     webhook_url: str | None = None
     """The operator's receiver (server/webhooks.py): each final result is POSTed to it as JSON. Trusted: it may

@@ -19,7 +19,7 @@ import re
 import socket
 import time
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any
@@ -174,6 +174,7 @@ class _Delivery:
     submitted: float
     """time.monotonic()"""
     host: str
+    on_done: Callable[[bool], None] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,10 +249,19 @@ class WebhookSender:
             await self._client.aclose()
             self._client = None
 
-    def submit(self, url: str | None, payload: Mapping[str, Any], *, event_id: str | None = None) -> bool:
+    def submit(
+        self,
+        url: str | None,
+        payload: Mapping[str, Any],
+        *,
+        event_id: str | None = None,
+        on_done: Callable[[bool], None] | None = None,
+    ) -> bool:
         """Queue `payload` as JSON (encoded now) for `url` (None: the operator's `config.url`; any other URL is a
         client's, checked); never blocks, never raises. `event_id` goes out as X-Streamscribe-Event-Id on every
         attempt (default: random); give a stable one where the same event could be submitted twice.
+        `on_done(delivered)` is called in the loop once a queued delivery ends (False: it failed for good), not
+        when the sender closes before that.
 
         False: nothing will be sent: no URL at all (not counted), too many pending or the sender not running
         (dropped), a refused URL, event id or payload (failed); each counted one is logged."""
@@ -259,12 +269,14 @@ class WebhookSender:
         if target is None:
             return False
         try:
-            return self._queue(target, payload, event_id)
+            return self._queue(target, payload, event_id, on_done)
         except Exception as error:  # the audio path must not fail for a webhook
             self._failed(_host_of(target), event_id or "-", f"not queued: {error!r}")
             return False
 
-    def _queue(self, url: str, payload: Mapping[str, Any], event_id: str | None) -> bool:
+    def _queue(
+        self, url: str, payload: Mapping[str, Any], event_id: str | None, on_done: Callable[[bool], None] | None
+    ) -> bool:
         host = _host_of(url)
         if self._client is None or self._closing:
             return self._drop(host, event_id, "the sender is not running")
@@ -281,7 +293,7 @@ class WebhookSender:
                 return self._failed(host, event_id, f"refused callback URL: {error}")
         body = json.dumps(payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
         check = not trusted and not self.config.allow_private_callbacks
-        delivery = _Delivery(httpx.URL(url), body, event_id, check, time.monotonic(), host)
+        delivery = _Delivery(httpx.URL(url), body, event_id, check, time.monotonic(), host, on_done)
         task = asyncio.get_running_loop().create_task(self._run(delivery), name=f"webhook-{event_id}")
         self._tasks.add(task)
         task.add_done_callback(self._finished)
@@ -322,6 +334,11 @@ class WebhookSender:
             self._metrics.webhook_delivery_seconds.observe(time.monotonic() - delivery.submitted)
         else:
             self._failed(delivery.host, delivery.event_id, reason)
+        if delivery.on_done is not None:
+            try:
+                delivery.on_done(reason is None)
+            except Exception:
+                log.exception("webhook %s: on_done raised", delivery.event_id)
 
     async def _deliver(self, delivery: _Delivery) -> str | None:
         """Attempts until one is final or none are left: None when delivered, else why not."""

@@ -5,6 +5,7 @@ Layout under `s3://bucket/prefix/`:
     recordings/YYYY/MM/DD/{session_id}.wav   16 kHz 16-bit PCM, all channels interleaved
     recordings/YYYY/MM/DD/{session_id}.json  the transcript document
     index/{session_id}.json                  where those two are (GET /v1/recordings/{id}); written last
+    intake/{request_id}                      an asynchronous upload until its job is done (server/jobs/intake.py)
 
 Only server-made parts go into a key: the prefix from the operator, the date,
 and the session id (a UUID the server generated, checked again by
@@ -19,7 +20,7 @@ import contextlib
 import json
 import logging
 from datetime import datetime
-from typing import Any
+from typing import Any, BinaryIO
 
 import aioboto3
 import aiohttp
@@ -146,6 +147,42 @@ class S3Archive:
         async with response["Body"] as body:
             data: bytes = await body.read()
         return data
+
+    async def put_file(self, key: str, file: BinaryIO) -> None:
+        """`file` from its start as one object: one PUT, or a multipart upload of `part_size` parts."""
+        size = await asyncio.to_thread(file.seek, 0, 2)
+        await asyncio.to_thread(file.seek, 0)
+        if size <= self.part_size:
+            await self.put(key, await asyncio.to_thread(file.read), "application/octet-stream")
+            return
+        response = await self.client.create_multipart_upload(Bucket=self.bucket, Key=key)
+        upload_id = str(response["UploadId"])
+        try:
+            parts: list[dict[str, Any]] = []
+            while part := await asyncio.to_thread(file.read, self.part_size):
+                parts.append(await self.upload_part(key, upload_id, len(parts) + 1, part))
+            await self.complete(key, upload_id, parts)
+        except BaseException:
+            with contextlib.suppress(*STORE_ERRORS):
+                await self.abort(key, upload_id)
+            raise
+
+    async def get_file(self, key: str, file: BinaryIO) -> bool:
+        """Write the object into `file` as it arrives; False: there is no such object."""
+        try:
+            response = await self.client.get_object(Bucket=self.bucket, Key=key)
+        except ClientError as error:
+            if error_code(error) in ("NoSuchKey", "404", "NotFound"):
+                return False
+            raise
+        body = response["Body"]
+        async with body:  # (its `as` target is the raw HTTP response, which reads all at once)
+            while chunk := await body.read(1 << 20):
+                await asyncio.to_thread(file.write, chunk)
+        return True
+
+    async def delete(self, key: str) -> None:
+        await self.client.delete_object(Bucket=self.bucket, Key=key)
 
     async def size(self, key: str) -> int | None:
         try:

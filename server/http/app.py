@@ -13,6 +13,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
 from server.config import Settings
+from server.http.async_uploads import async_upload_status
 from server.http.calls import call_events_endpoint
 from server.http.grant import grant
 from server.http.limits import QueryLimitMiddleware, raise_handshake_line_limit
@@ -24,6 +25,7 @@ from server.http.uploads import deepgram_listen, list_models, openai_transcripti
 from server.policy import may_monitor
 from server.runtime.embedded import Runtime, embedded_runtime
 from server.runtime.gateway import Gateway
+from server.uploads.async_runner import AsyncUploadRunner
 
 log = logging.getLogger("streamscribe.app")
 
@@ -61,9 +63,15 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await runtime.startup()
+        store = runtime.gateway.async_jobs
+        runner = AsyncUploadRunner(runtime.gateway, store) if store is not None else None
+        if runner is not None:
+            runner.start()
         try:
             yield
         finally:
+            if runner is not None:  # before the gateway stops: its webhook sender takes the callbacks
+                await runner.stop()
             await runtime.shutdown()
 
     app = Starlette(
@@ -75,6 +83,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
             WebSocketRoute("/v1/twilio", twilio_endpoint),
             WebSocketRoute("/v1/calls/{call_id}/events", call_events_endpoint),
             Route("/v1/listen", deepgram_listen, methods=["POST"]),
+            Route("/v1/listen/{request_id}", async_upload_status, methods=["GET"]),
             Route("/v1/audio/transcriptions", openai_transcriptions, methods=["POST"]),
             Route("/v1/models", list_models, methods=["GET"]),
             Route("/v1/auth/grant", grant, methods=["POST"]),

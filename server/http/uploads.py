@@ -1,5 +1,6 @@
-"""File uploads: POST /v1/listen (Deepgram pre-recorded), POST /v1/audio/transcriptions
-(OpenAI) and GET /v1/models. The HTTP shells around server.uploads.pipeline."""
+"""File uploads: POST /v1/listen (Deepgram pre-recorded; with `callback=`, asynchronous: the rest of that is
+server/http/async_uploads.py), POST /v1/audio/transcriptions (OpenAI) and GET /v1/models. The HTTP shells
+around server.uploads.pipeline."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import math
 import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -16,12 +16,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 
 from server.credentials import Identity, Scope
+from server.http.async_uploads import accept_async_upload, callback_of
 from server.http.intake import BodyLimits, file_of, receive_body, receive_form
 from server.policy import OPT_OUT_REFUSED, Denial, admission, authenticate, opt_out_refused
 from server.runtime.gateway import Gateway
+from server.uploads.deepgram import flag, number, parse_deepgram_query, transcribe_deepgram
 from server.uploads.formats import (
     RESPONSE_FORMATS,
-    deepgram_response,
     openai_json,
     openai_verbose_json,
     render_srt,
@@ -37,7 +38,7 @@ from server.uploads.pipeline import (
     prepare,
     transcribe_upload,
 )
-from streaming.protocol import ProtocolError, parse_bool, parse_listen_params
+from streaming.protocol import ProtocolError, parse_listen_params
 
 log = logging.getLogger("streamscribe.upload")
 OPENAI_FIELDS = frozenset(
@@ -94,14 +95,6 @@ async def admit(gateway: Gateway, identity: Identity) -> None:
         raise UploadError(refusal.http_status, refusal.reason.value, refusal.message)
 
 
-def _bool(name: str, value: str) -> bool:
-    """As in the live protocol, and an empty value (`?utterances=`) is false."""
-    parsed = parse_bool(value) if value.strip() else False
-    if parsed is not None:
-        return parsed
-    raise UploadError(400, "invalid_value", f"{name} must be true or false, got {value[:40]!r}", name)
-
-
 # -- Deepgram: POST /v1/listen ------------------------------------------------------------
 
 
@@ -140,59 +133,23 @@ async def _deepgram(request: Request, gateway: Gateway, request_id: str, identit
         raise UploadError(
             400, "unsupported_content_type", "transcribing a URL is not supported: send the audio bytes as the body"
         )
-    query = request.query_params
-    try:
-        params = parse_listen_params(query.multi_items())
-    except ProtocolError as error:
-        raise UploadError(400, "invalid_query_parameter", error.reason) from None
-    if opt_out_refused(gateway, params.archive):
+    query = request.query_params.multi_items()
+    parsed = parse_deepgram_query(query)
+    if opt_out_refused(gateway, parsed.params.archive):
         raise UploadError(400, "invalid_query_parameter", OPT_OUT_REFUSED, "archive")
-    utterances = _bool("utterances", query["utterances"]) if "utterances" in query else False
-    utt_split = _float("utt_split", query.get("utt_split", "0.8"), 0.05, 60.0)
+    callback = callback_of(request.query_params, gateway, parsed)  # None: answer with the transcript
     await admit(gateway, identity)
     with gateway.receiving_upload(identity.name):
         body = await receive_body(request, body_limits(gateway))
     try:
         if body.size == 0:
             raise UploadError(400, "empty_body", "the request body is empty: send the audio file as the body")
-        prepared = await asyncio.to_thread(
-            prepare,
-            body.file,
-            "the request body",
-            multichannel=params.multichannel,
-            max_seconds=gateway.uploads.max_seconds,
-        )
-        options = UploadOptions(
-            language=params.language,
-            hotwords=params.keyterms,
-            model=params.model,
-            multichannel=params.multichannel,
-            endpoint="deepgram",
-            sha256=body.sha256,
-            session_id=request_id,
-            archive=params.archive,
-            redact=params.redact,
-            redact_audio=params.redact_audio,
-            **ownership(gateway, identity),
-        )
-        try:
-            transcript = await transcribe_upload(gateway, prepared, options)
-        finally:
-            prepared.close()
+        owner = ownership(gateway, identity)
+        if callback is not None:
+            return await accept_async_upload(gateway, body, parsed, query, request_id, callback, **owner)
+        return await transcribe_deepgram(gateway, body.file, parsed, request_id=request_id, sha256=body.sha256, **owner)
     finally:
         body.close()
-    return deepgram_response(transcript, utterances=utterances, utt_split=utt_split)
-
-
-def _float(name: str, value: str, low: float, high: float) -> float:
-    try:
-        number = float(value)
-    except ValueError:
-        number = math.nan
-    if not low <= number <= high:
-        message = f"{name} must be a number from {low:g} to {high:g}, got {value[:40]!r}"
-        raise UploadError(400, "invalid_value", message, name)
-    return number
 
 
 # -- OpenAI: POST /v1/audio/transcriptions -------------------------------------------------
@@ -276,8 +233,8 @@ async def _openai(request: Request, gateway: Gateway, identity: Identity) -> Res
                 "response_format",
             )
         if fields["temperature"] is not None:
-            _float("temperature", fields["temperature"], 0.0, 1.0)
-        stream = _bool("stream", fields["stream"]) if fields["stream"] is not None else False
+            number("temperature", fields["temperature"], 0.0, 1.0)
+        stream = flag("stream", fields["stream"]) if fields["stream"] is not None else False
         if stream and response_format not in ("json", "text"):
             raise UploadError(
                 400, "unsupported_value", "stream=true works with response_format json or text", "response_format"

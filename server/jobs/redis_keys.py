@@ -40,3 +40,17 @@ def live_call(call_id: str) -> str:
 def call_events(call_id: str) -> str:
     """The pub/sub channel of a live call's messages."""
     return f"{PREFIX}:call:{call_id}:events"
+
+
+ASYNC_GROUP = "gateways"
+"""The consumer group of the gateways that run asynchronous uploads."""
+
+
+def async_queue(location: str) -> str:
+    """The stream of the asynchronous uploads whose bodies are at `location` (server/jobs/intake.py)."""
+    return f"{PREFIX}:async:queue:{location}"
+
+
+def async_job(request_id: str) -> str:
+    """A hash, with a TTL: an asynchronous upload's record (`job`) and how its callback ended (`delivered`)."""
+    return f"{PREFIX}:async:job:{request_id}"

@@ -10,8 +10,12 @@ import time
 import uuid
 from collections.abc import Callable
 
+from server.archive.base import Archive
 from server.calls.redis_hub import RedisCallHub
 from server.config import Settings
+from server.jobs.async_uploads import AsyncUploadConfig
+from server.jobs.intake import BodyStore, LocalBodyStore, ObjectBodyStore
+from server.jobs.redis_async import RedisAsyncJobStore
 from server.jobs.redis_streams import DOWN_ERRORS, RedisGatewayQueue, RedisWorkerQueue, connect
 from server.jobs.worker import Transcriber, WorkerPool
 from server.metrics import Metrics
@@ -26,6 +30,17 @@ log = logging.getLogger("streamscribe.distributed")
 
 def new_id(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+def intake_bodies(settings: Settings, archive: Archive, config: AsyncUploadConfig) -> BodyStore:
+    """Where asynchronous uploads' bodies wait: the object store of an S3 archive (any gateway on it can run
+    the job), else the local intake directory (only gateways that share that directory can)."""
+    if settings.archive and settings.archive_url:
+        from server.archive.s3 import S3Archive
+
+        assert isinstance(archive, S3Archive)
+        return ObjectBodyStore(archive)
+    return LocalBodyStore(config.intake_dir)
 
 
 def redis_gateway_runtime(
@@ -62,6 +77,8 @@ def redis_gateway_runtime(
         return Readiness(True, f"{warm} warm worker(s)", warm)
 
     archive = make_archive(settings, metrics)
+    async_config = AsyncUploadConfig.from_settings(settings)
+    async_jobs = RedisAsyncJobStore(redis, intake_bodies(settings, archive, async_config), gateway_id, async_config)
     gateway = Gateway(
         settings.access_policy(),
         settings.live_config(),
@@ -74,10 +91,12 @@ def redis_gateway_runtime(
         gateway_id,
         webhooks=WebhookSender(WebhookConfig.from_settings(settings), metrics),
         calls=RedisCallHub(redis),
+        async_jobs=async_jobs,
     )
 
     async def startup() -> None:
         await archive.start()
+        await async_jobs.start()
         gateway.start()
         if pool is not None:
             await pool.start()
@@ -87,6 +106,7 @@ def redis_gateway_runtime(
         await gateway.stop()
         if pool is not None:
             await pool.stop()
+        await async_jobs.close()
         await archive.close()
         await redis.aclose()
 

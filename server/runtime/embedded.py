@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING
 
 from server.archive.base import Archive, DisabledArchive, LocalArchive
 from server.config import Settings
+from server.jobs.async_local import LocalAsyncJobStore
+from server.jobs.async_uploads import AsyncUploadConfig
 from server.jobs.queue import MemoryJobQueue
 from server.jobs.worker import Transcriber, WorkerPool
 from server.metrics import Metrics
@@ -81,7 +83,8 @@ def default_transcriber_factory(
 
 
 def embedded_runtime(settings: Settings, transcriber_factory: Callable[[], Transcriber] | None = None) -> Runtime:
-    """In-process queue and worker pool, local-directory archive: no other service needed."""
+    """In-process queue and worker pool, local-directory archive, asynchronous uploads in a local intake
+    directory: no other service needed."""
     model = resolve_model(settings.model, settings.model_cache_dir)
     plan = device_plan(settings)
     metrics = Metrics()
@@ -99,6 +102,7 @@ def embedded_runtime(settings: Settings, transcriber_factory: Callable[[], Trans
             return Readiness(True, f"{pool.warm_workers} warm worker(s), model {model.name}", pool.warm_workers)
         return Readiness(False, f"model {model.name} is loading")
 
+    async_jobs = LocalAsyncJobStore(AsyncUploadConfig.from_settings(settings))
     gateway = Gateway(
         settings.access_policy(),
         settings.live_config(),
@@ -109,10 +113,12 @@ def embedded_runtime(settings: Settings, transcriber_factory: Callable[[], Trans
         model_info(settings),
         readiness,
         webhooks=WebhookSender(WebhookConfig.from_settings(settings), metrics),
+        async_jobs=async_jobs,
     )
 
     async def startup() -> None:
         await gateway.archive.start()
+        await async_jobs.start()
         gateway.start()
         await pool.start()
 
@@ -120,6 +126,7 @@ def embedded_runtime(settings: Settings, transcriber_factory: Callable[[], Trans
         gateway.accepting = False
         await gateway.stop()
         await pool.stop()
+        await async_jobs.close()
         await gateway.archive.close()
 
     return Runtime(gateway, startup, shutdown)

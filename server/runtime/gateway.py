@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from server.archive.base import Archive
 from server.calls.hub import CallHub, MemoryCallHub
 from server.config import AccessPolicy, LiveConfig, UploadConfig
+from server.jobs.async_uploads import AsyncJobStore
 from server.jobs.load import LoadMonitor
 from server.jobs.queue import GatewayQueue
 from server.metrics import Metrics
@@ -86,6 +87,9 @@ class Gateway:
     """POSTs finals to the operator's webhook and clients' callbacks; None: no webhooks at all."""
     calls: CallHub = field(default_factory=MemoryCallHub)
     """Live subscribers of the sessions and calls (server/calls)."""
+    async_jobs: AsyncJobStore | None = None
+    """Asynchronous uploads (`POST /v1/listen?callback=`), run by server/uploads/async_runner.py; the runtime
+    starts and closes the store. None: such uploads are refused."""
     inboxes: dict[str, Inbox] = field(default_factory=dict)
     accepting: bool = True
     owners: dict[str, str] = field(default_factory=dict)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 ADAPTERS = {
-    "redis": {"server.jobs.redis_streams", "server.calls.redis_hub"},
+    "redis": {"server.jobs.redis_streams", "server.calls.redis_hub", "server.jobs.redis_async"},
     "aioboto3": {"server.archive.s3"},
     "botocore": {"server.archive.s3"},
     "aiobotocore": set(),

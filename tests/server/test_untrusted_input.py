@@ -12,9 +12,10 @@ from hypothesis import strategies as st
 from starlette.datastructures import FormData, UploadFile
 
 from server.credentials import KeyRing
-from server.http.uploads import OPENAI_FIELDS, _bool, _float, _openai_fields
+from server.http.uploads import OPENAI_FIELDS, _openai_fields
 from server.policy import authenticate
 from server.uploads.decode import AudioDecoder, MediaError, wav_shortfall
+from server.uploads.deepgram import flag, number
 from server.uploads.pipeline import UploadError, prepare
 from server.uploads.sniff import sniff
 from streaming.protocol import ListenParams, ProtocolError, parse_listen_params
@@ -41,7 +42,7 @@ def test_listen_query_is_parsed_or_refused_with_a_named_parameter(query: list[tu
 @FEW
 @given(st.text(max_size=30), wild_text)
 def test_upload_query_values_are_parsed_or_refused(name: str, value: str) -> None:
-    for parse in (lambda: _bool(name, value), lambda: _float(name, value, 0.05, 60.0)):
+    for parse in (lambda: flag(name, value), lambda: number(name, value, 0.05, 60.0)):
         try:
             parse()
         except UploadError as error:
