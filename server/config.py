@@ -282,7 +282,7 @@ class Settings(BaseSettings):
     `callback=`)."""
     webhook_secret: SecretStr | None = None
     """Signs every webhook: `X-Streamscribe-Signature: t=<unix s>,v1=<hex HMAC-SHA256(secret, "<t>." + body)>`
-    (server.webhooks.verify_signature checks it). Unset: webhooks go unsigned."""
+    (server.webhook_security.verify_signature checks it). Unset: webhooks go unsigned."""
     webhook_timeout_s: float = Field(10.0, gt=0)
     """One attempt (resolving, connecting, sending, the answer's status) fails after this long."""
     webhook_max_attempts: int = Field(6, ge=1, le=100)

@@ -26,7 +26,7 @@ from server.policy import Denial, authenticate
 from server.runtime.gateway import Gateway
 from server.uploads.deepgram import DeepgramRequest, check_deepgram_body, replayable_query
 from server.uploads.pipeline import UploadError
-from server.webhooks import check_callback_url
+from server.webhook_security import check_callback_url
 
 log = logging.getLogger("streamscribe.upload")
 

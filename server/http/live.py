@@ -29,8 +29,17 @@ from server.runtime.gateway import (
     SessionEvent,
     ShutdownRequested,
 )
-from server.webhooks import check_callback_url
-from streaming.actions import Action, CloseSocket, FinishSession, RecordAudio, SendMessage, SubmitJob, WithdrawJob
+from server.webhook_security import check_callback_url
+from streaming.actions import (
+    Action,
+    CloseSocket,
+    FinishSession,
+    RecordAudio,
+    Reply,
+    SendMessage,
+    SubmitJob,
+    WithdrawJob,
+)
 from streaming.core import LiveCore
 from streaming.jobs import JobResult
 from streaming.protocol import CloseCode, ListenParams, ProtocolError, parse_listen_params
@@ -95,10 +104,13 @@ async def session_refusal(gateway: Gateway, identity: Identity, params: ListenPa
     return None
 
 
-def new_session(gateway: Gateway, params: ListenParams, started: datetime) -> ListenSession:
+def new_session(
+    gateway: Gateway, params: ListenParams, started: datetime, session_id: str | None = None
+) -> ListenSession:
+    """A session with a fresh id, or `session_id` (an adapter that remakes its session before audio)."""
     live = gateway.live
     return ListenSession(
-        session_id=str(uuid.uuid4()),
+        session_id=session_id or str(uuid.uuid4()),
         params=params,
         model=gateway.model_info,
         detector_factory=lambda: WebRtcVoiceDetector(live.vad_mode),
@@ -128,7 +140,8 @@ class LiveConnection:
     """Shell of one session: socket reader, result inbox and the clock feed the core.
 
     `replies`: whether the session's messages go back on the socket (/v1/listen)
-    or only to the fanout (Twilio, which does not read them)."""
+    or only to the fanout (Twilio, which does not read them; OpenAI Realtime,
+    whose adapter answers in its own words: `Reply` actions, always sent)."""
 
     def __init__(
         self,
@@ -263,6 +276,8 @@ class LiveConnection:
                     self.gateway.metrics.end_of_turn.observe(action.end_of_turn_s)
                 await self._send(action.payload)
                 self.fanout.publish(action.payload, final=action.final)
+            elif isinstance(action, Reply):
+                await self._send(action.payload, reply=True)
             elif isinstance(action, FinishSession):
                 outcome = await self._finish_archive(action.document)
                 metadata = {**action.metadata, "archive": outcome.as_dict()}
@@ -280,8 +295,8 @@ class LiveConnection:
         document["tenant"] = None if self.gateway.policy.keyring.open else self.identity.tenant
         return await finish_archive(self.gateway, self._recording, document, self.session.params.archive)
 
-    async def _send(self, payload: dict[str, object]) -> None:
-        if not self.connected or not self.replies:
+    async def _send(self, payload: dict[str, object], *, reply: bool = False) -> None:
+        if not self.connected or not (self.replies or reply):
             return
         try:
             await self.websocket.send_text(json.dumps(payload))

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from server.webhooks import EVENT_ID_HEADER, SIGNATURE_HEADER, verify_signature
+from server.webhook_security import EVENT_ID_HEADER, SIGNATURE_HEADER, verify_signature
 from testbed import audio, corpora
 from testbed.receiver import WebhookReceiver
 from testbed.server import ServerProcess

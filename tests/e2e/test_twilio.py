@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import websockets
 
-from server.webhooks import verify_signature
+from server.webhook_security import verify_signature
 from streaming.spoken_numbers import find_runs
 from testbed import audio, corpora
 from testbed.receiver import WebhookReceiver

@@ -19,7 +19,7 @@ from server.archive.s3 import S3Archive
 from server.config import Settings
 from server.jobs.intake import BodyMissing, ObjectBodyStore
 from server.metrics import Metrics
-from server.webhooks import SIGNATURE_HEADER, verify_signature
+from server.webhook_security import SIGNATURE_HEADER, verify_signature
 from testbed import audio, corpora
 from testbed.receiver import WebhookReceiver
 from testbed.services import RedisServer, WorkerProcess

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from server.webhooks import SIGNATURE_HEADER, verify_signature
+from server.webhook_security import SIGNATURE_HEADER, verify_signature
 from testbed import audio, corpora
 from testbed.receiver import Delivery, WebhookReceiver
 from testbed.server import ServerProcess

@@ -18,7 +18,7 @@ ADAPTERS = {
     "magic": {"server.uploads.sniff"},
     "av": {"server.uploads.decode"},
     "uvicorn": {"server.http.serving"},
-    "httpx": {"server.webhooks"},
+    "httpx": {"server.webhooks", "server.webhook_security"},
 }
 """Library -> the only modules that may import it (lazily or not)."""
 

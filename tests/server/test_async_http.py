@@ -17,7 +17,7 @@ import pytest
 from server.config import Settings
 from server.credentials import new_key_entry
 from server.http.app import create_app
-from server.webhooks import SIGNATURE_HEADER, verify_signature
+from server.webhook_security import SIGNATURE_HEADER, verify_signature
 from testbed import audio, corpora
 from testbed.receiver import WebhookReceiver
 from tests.server.test_async_runner import SECRET, serving, settings_for

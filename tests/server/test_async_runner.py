@@ -19,7 +19,7 @@ from server.config import Settings
 from server.jobs.async_uploads import AsyncJob, AsyncStatus
 from server.runtime.embedded import Runtime, embedded_runtime
 from server.uploads.async_runner import AsyncUploadRunner
-from server.webhooks import EVENT_ID_HEADER, SIGNATURE_HEADER, verify_signature
+from server.webhook_security import EVENT_ID_HEADER, SIGNATURE_HEADER, verify_signature
 from testbed import audio, corpora
 from testbed.receiver import Delivery, WebhookReceiver
 from tests.server.test_pipeline import FakeTranscriber

@@ -24,18 +24,17 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from server import webhooks
+from server import webhook_security
 from server.config import Settings
 from server.metrics import Metrics
-from server.webhooks import (
+from server.webhook_security import (
     EVENT_ID_HEADER,
     SIGNATURE_HEADER,
-    WebhookConfig,
-    WebhookSender,
     check_callback_url,
     signature_header,
     verify_signature,
 )
+from server.webhooks import WebhookConfig, WebhookSender
 
 SECRET = b"whsec-test"
 TRANSCRIPT = "my card number is four one one one"
@@ -448,7 +447,7 @@ async def test_a_public_callback_is_posted_to_the_address_checked(
     dns: dict[str, list[str]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Loopback stands in for a public address here: the receiver is on this machine.
-    monkeypatch.setattr(webhooks, "_is_public", lambda ip: ip.is_loopback)
+    monkeypatch.setattr(webhook_security, "_is_public", lambda ip: ip.is_loopback)
     dns["hooks.example.test"] = ["127.0.0.2", "127.0.0.1"]  # the first refuses connections: the second is used
     async with receiving() as receiver, sending(allow_private_callbacks=False) as (sender, metrics):
         assert sender.submit(receiver.url(host="hooks.example.test"), PAYLOAD)
