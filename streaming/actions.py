@@ -37,7 +37,8 @@ class SendMessage:
 class Notice:
     """A typed event that has no message of its own in /v1/listen, for adapters
     of other protocols: a final without words (a segment that held no speech, or
-    whose transcription failed), which closes a turn there. The /v1/listen shell
+    whose transcription failed), which closes a turn there; a segment's end; a
+    speculative final's reading, or its abandonment. The /v1/listen shell
     ignores it."""
 
     event: LiveEvent

@@ -16,7 +16,15 @@ from streaming.actions import Action, Notice, SendMessage, SubmitJob, WithdrawJo
 from streaming.audio_hold import settled_until
 from streaming.codecs import Int16Array
 from streaming.context import SessionContext
-from streaming.events import ErrorEvent, SegmentEndEvent, SpeechStartedEvent, TranscriptEvent, UtteranceEndEvent
+from streaming.events import (
+    ErrorEvent,
+    SegmentEndEvent,
+    SpeculationAbandonedEvent,
+    SpeculativeFinalEvent,
+    SpeechStartedEvent,
+    TranscriptEvent,
+    UtteranceEndEvent,
+)
 from streaming.finals import FinalsInOrder, FinalSlot
 from streaming.interims import OpenSegmentInterims
 from streaming.jobs import Job, JobKind, JobResult, Word
@@ -114,13 +122,20 @@ class LiveChannel:
         """A final result `record_final` did not take: kept if it is the open
         segment's speculative final, ignored otherwise."""
         speculation = self._speculator.take_result(result)
-        if speculation is None or not self._context.params.interim_results:
-            return []
-        if not self._interims.covers(result.seq):
-            return []
-        # Still in the pause, with interims held back: this reading of the
-        # whole segment is the best interim there is.
-        return self._interims.show(result, speculation.job.duration, active=active)
+        if speculation is None or speculation.result is not result:
+            return []  # not the pending job's, or a redelivery of its result
+        actions: list[Action] = []
+        if self._context.params.interim_results and self._interims.covers(result.seq):
+            # Still in the pause, with interims held back: this reading of the
+            # whole segment is the best interim there is.
+            actions.extend(self._interims.show(result, speculation.job.duration, active=active))
+        if result.error is None and active and self._context.params.turn_notices:
+            words = tuple(self._redactor.redact(result.words, final=False).words)
+            reading = SpeculativeFinalEvent(
+                self.index, speculation.job.start, speculation.job.duration, self.segmenter.open_speech_end(), words
+            )
+            actions.append(Notice(reading))
+        return actions
 
     # -- output ------------------------------------------------------------
     def release(self, now: float, *, active: bool) -> list[Action]:
@@ -201,7 +216,10 @@ class LiveChannel:
         the open segment's pause is long enough."""
         if self._context.speculative_s is None:
             return []  # off: nothing to start or abandon
-        actions = self._withdraw(self._speculator.check_open(self.segmenter))
+        abandoned = self._speculator.check_open(self.segmenter)
+        actions = self._withdraw(abandoned)
+        if abandoned is not None and self.segmenter.is_open and self._context.params.turn_notices:
+            actions.append(Notice(SpeculationAbandonedEvent(self.index, self.segmenter.open_speech_end())))
         if not active:
             return actions  # draining: flush closes every segment at once
         segmenter = self.segmenter

@@ -2,8 +2,10 @@
 
 A `SendMessage` (streaming.actions) carries the message of Deepgram's
 /v1/listen protocol that the session sends, and beside it `event`: the same
-thing as one of these frozen values. Adapters that speak another protocol
-(streaming.realtime) translate the events, never the payload dicts. Times are
+thing as one of these frozen values; a `Notice` carries the events that have
+no /v1/listen message (the speculative-final events). Adapters that speak
+another protocol (streaming.realtime, streaming.flux) translate the events,
+never the payload dicts. Times are
 seconds on the stream's own audio clock; words are the ones the client may
 see (already redacted).
 """
@@ -65,6 +67,39 @@ class UtteranceEndEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class SpeculativeFinalEvent:
+    """The open segment's speculative final (streaming.speculative) has been read:
+    `words` are what its final will say if endpointing (or a Finalize) confirms
+    the pause, read as Whisper wrote them (redacted like an interim; the
+    interim shown for the same reading keeps LocalAgreement's committed
+    spelling, so its words may differ). Carried by a `Notice`; /v1/listen has
+    no message for it. A `SpeculationAbandonedEvent` follows if speech resumes
+    first; otherwise the segment's final, with the same reading, follows."""
+
+    channel: int
+    start: float
+    duration: float
+    """Audio the reading covers: the open segment up to where the pause had lasted the speculative silence."""
+    speech_end: float
+    """End of the segment's last voiced frame when the reading came: the pause began there."""
+    words: tuple[Word, ...]
+
+    @property
+    def text(self) -> str:
+        return " ".join(word.text for word in self.words)
+
+
+@dataclass(frozen=True, slots=True)
+class SpeculationAbandonedEvent:
+    """Speech resumed in the open segment after its speculative final's audio
+    (at `timestamp`, stream time): that reading is no longer the final-to-be,
+    and the job is withdrawn. Carried by a `Notice`; /v1/listen has no message for it."""
+
+    channel: int
+    timestamp: float
+
+
+@dataclass(frozen=True, slots=True)
 class ErrorEvent:
     """An Error message: `code` is its variant (BAD_REQUEST, TRANSCRIPTION_FAILED, TRANSCRIPTION_TIMEOUT)."""
 
@@ -81,4 +116,13 @@ class DtmfEvent:
     digit: str
 
 
-LiveEvent = TranscriptEvent | SpeechStartedEvent | SegmentEndEvent | UtteranceEndEvent | ErrorEvent | DtmfEvent
+LiveEvent = (
+    TranscriptEvent
+    | SpeechStartedEvent
+    | SegmentEndEvent
+    | UtteranceEndEvent
+    | ErrorEvent
+    | DtmfEvent
+    | SpeculativeFinalEvent
+    | SpeculationAbandonedEvent
+)

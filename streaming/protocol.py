@@ -79,8 +79,9 @@ class ListenParams:
     `transcription.prompt`); /v1/listen has no such parameter."""
     turn_notices: bool = False
     """Set by adapters that speak of turns (streaming.realtime): the session then also
-    reports where each segment ended and finals without words, as `Notice`s
-    (streaming.actions). /v1/listen sends neither."""
+    reports where each segment ended, finals without words, and the open segment's
+    speculative final (its reading, or its abandonment when speech resumes), as
+    `Notice`s (streaming.actions). /v1/listen sends none of these."""
 
     @property
     def output_channels(self) -> int:
