@@ -15,6 +15,7 @@ from starlette.routing import Route, WebSocketRoute
 from server.config import Settings
 from server.http.async_uploads import async_upload_status
 from server.http.calls import call_events_endpoint
+from server.http.flux import flux_endpoint
 from server.http.grant import grant
 from server.http.limits import QueryLimitMiddleware, raise_handshake_line_limit
 from server.http.live import listen_endpoint
@@ -81,6 +82,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
             Route("/metrics", metrics),
             WebSocketRoute("/v1/listen", listen_endpoint),
             WebSocketRoute("/v1/twilio", twilio_endpoint),
+            WebSocketRoute("/v2/listen", flux_endpoint),
             WebSocketRoute("/v1/calls/{call_id}/events", call_events_endpoint),
             Route("/v1/listen", deepgram_listen, methods=["POST"]),
             Route("/v1/listen/{request_id}", async_upload_status, methods=["GET"]),

@@ -1,0 +1,1 @@
+"""Deepgram Flux (`/v2/listen`): conversational turns over a live session, sans I/O."""
