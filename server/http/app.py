@@ -20,6 +20,8 @@ from server.http.grant import grant
 from server.http.limits import QueryLimitMiddleware, raise_handshake_line_limit
 from server.http.live import listen_endpoint
 from server.http.page import install_web
+from server.http.realtime import realtime_endpoint
+from server.http.realtime_secrets import client_secrets, transcription_sessions
 from server.http.recordings import get_recording, get_recording_audio
 from server.http.twilio import twilio_endpoint
 from server.http.uploads import deepgram_listen, list_models, openai_transcriptions
@@ -83,12 +85,15 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
             WebSocketRoute("/v1/listen", listen_endpoint),
             WebSocketRoute("/v1/twilio", twilio_endpoint),
             WebSocketRoute("/v2/listen", flux_endpoint),
+            WebSocketRoute("/v1/realtime", realtime_endpoint),
             WebSocketRoute("/v1/calls/{call_id}/events", call_events_endpoint),
             Route("/v1/listen", deepgram_listen, methods=["POST"]),
             Route("/v1/listen/{request_id}", async_upload_status, methods=["GET"]),
             Route("/v1/audio/transcriptions", openai_transcriptions, methods=["POST"]),
             Route("/v1/models", list_models, methods=["GET"]),
             Route("/v1/auth/grant", grant, methods=["POST"]),
+            Route("/v1/realtime/client_secrets", client_secrets, methods=["POST"]),
+            Route("/v1/realtime/transcription_sessions", transcription_sessions, methods=["POST"]),
             Route("/v1/recordings/{session_id}", get_recording, methods=["GET"]),
             Route("/v1/recordings/{session_id}/audio", get_recording_audio, methods=["GET"], name="recording_audio"),
         ],

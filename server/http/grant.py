@@ -16,8 +16,8 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from server.credentials import DEFAULT_TOKEN_TTL_S, MAX_TOKEN_TTL_S, TOKEN_PREFIX, Scope
-from server.policy import authenticate
+from server.credentials import DEFAULT_TOKEN_TTL_S, MAX_TOKEN_TTL_S, TOKEN_PREFIX, Identity, KeyRing, Scope
+from server.policy import Denial, authenticate
 from server.runtime.gateway import Gateway
 
 
@@ -40,18 +40,27 @@ def _options(body: bytes) -> tuple[int, frozenset[Scope] | None] | JSONResponse:
     return int(ttl), chosen
 
 
+def minter(request: Request, keyring: KeyRing) -> Identity | Denial:
+    """Who mints a token with this request: the holder of a key, never of a token
+    (a token cannot mint another). Also for OpenAI's client secrets (server/http/realtime_secrets.py)."""
+    caller = authenticate(request.headers, keyring)
+    presented = request.headers.get("authorization", "").partition(" ")[2].strip()
+    if caller.identity is None or presented.startswith(TOKEN_PREFIX):
+        return Denial(401, "INVALID_AUTH", "send the API key (Authorization: Token KEY); a token cannot mint another")
+    return caller.identity
+
+
 async def grant(request: Request) -> Response:
     gateway: Gateway = request.app.state.gateway
     keyring = gateway.policy.keyring
     if keyring.open:
         return _error(400, "NO_KEYS", "this server has no API keys, so it needs no tokens")
-    caller = authenticate(request.headers, keyring)
-    presented = request.headers.get("authorization", "").partition(" ")[2].strip()
-    if caller.identity is None or presented.startswith(TOKEN_PREFIX):
-        return _error(401, "INVALID_AUTH", "send the API key (Authorization: Token KEY); a token cannot mint another")
+    identity = minter(request, keyring)
+    if isinstance(identity, Denial):
+        return _error(identity.status, identity.code, identity.message)
     options = _options(await request.body())
     if isinstance(options, JSONResponse):
         return options
     ttl, scopes = options
-    token = keyring.grant(caller.identity, ttl, time.time(), scopes)
+    token = keyring.grant(identity, ttl, time.time(), scopes)
     return JSONResponse({"access_token": token, "expires_in": ttl})
