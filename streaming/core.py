@@ -16,6 +16,7 @@ from streaming.actions import Action
 from streaming.jobs import JobResult
 from streaming.pacing import WorkerLoad
 from streaming.protocol import ListenParams
+from streaming.session import ListenSession
 from streaming.speculative import SpeculativeStats
 
 
@@ -51,3 +52,39 @@ class LiveCore(Protocol):
     def shutdown(self, now: float) -> list[Action]: ...
 
     def disconnected(self, now: float) -> list[Action]: ...
+
+
+class SessionAdapter:
+    """Base of the cores that speak another protocol over a `ListenSession`
+    (streaming.twilio, streaming.flux, streaming.realtime): what the shell reads
+    is the wrapped session's. Subclasses translate the inputs and the actions."""
+
+    def __init__(self, session: ListenSession) -> None:
+        self.session = session
+
+    @property
+    def session_id(self) -> str:
+        return self.session.session_id
+
+    @property
+    def params(self) -> ListenParams:
+        return self.session.params
+
+    @property
+    def audio_seconds(self) -> float:
+        return self.session.audio_seconds
+
+    @property
+    def speculative(self) -> SpeculativeStats:
+        return self.session.speculative
+
+    @property
+    def accepts_input(self) -> bool:
+        return self.session.accepts_input
+
+    @property
+    def closed(self) -> bool:
+        return self.session.closed
+
+    def observe_load(self, load: WorkerLoad, now: float) -> None:
+        self.session.observe_load(load, now)

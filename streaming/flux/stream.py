@@ -30,6 +30,7 @@ from __future__ import annotations
 from typing import Any
 
 from streaming.actions import Action, CloseSocket, FinishSession, Notice, Reply, SendMessage
+from streaming.core import SessionAdapter
 from streaming.events import (
     ErrorEvent,
     SpeculationAbandonedEvent,
@@ -49,10 +50,8 @@ from streaming.flux.messages import (
 from streaming.flux.params import FluxOptions, ThresholdError
 from streaming.flux.turns import FinalizeRequest, TurnEvent, TurnOutput, TurnTracker
 from streaming.jobs import JobResult
-from streaming.pacing import WorkerLoad
-from streaming.protocol import CloseCode, ListenParams, ProtocolError
+from streaming.protocol import CloseCode, ProtocolError
 from streaming.session import ListenSession
-from streaming.speculative import SpeculativeStats
 
 ERROR_CODES: dict[int, str] = {
     CloseCode.UNSUPPORTED_DATA: "UNSUPPORTED_DATA",
@@ -71,7 +70,7 @@ def error_code(close_code: int) -> str:
     return ERROR_CODES.get(close_code, "INTERNAL_SERVER_ERROR")
 
 
-class FluxStream:
+class FluxStream(SessionAdapter):
     """A `/v2/listen` stream: Flux's messages around a live session."""
 
     def __init__(self, session: ListenSession, options: FluxOptions) -> None:
@@ -80,7 +79,7 @@ class FluxStream:
         endpointing_ms = session.config.endpointing_ms(session.params)
         if endpointing_ms is None:
             raise ValueError("a Flux stream's session needs endpointing")
-        self.session = session
+        super().__init__(session)
         self.options = options
         self._turns = TurnTracker(options.thresholds, endpointing_s=endpointing_ms / 1000)
         self._keyterms = session.params.keyterms
@@ -91,30 +90,6 @@ class FluxStream:
         self.configured = 0
 
     # -- what the shell reads ---------------------------------------------------------------
-    @property
-    def session_id(self) -> str:
-        return self.session.session_id
-
-    @property
-    def params(self) -> ListenParams:
-        return self.session.params
-
-    @property
-    def audio_seconds(self) -> float:
-        return self.session.audio_seconds
-
-    @property
-    def speculative(self) -> SpeculativeStats:
-        return self.session.speculative
-
-    @property
-    def accepts_input(self) -> bool:
-        return self.session.accepts_input
-
-    @property
-    def closed(self) -> bool:
-        return self.session.closed
-
     @property
     def turn_index(self) -> int:
         return self._turns.turn_index
@@ -127,9 +102,6 @@ class FluxStream:
         return messages
 
     # -- inputs -------------------------------------------------------------------------------
-    def observe_load(self, load: WorkerLoad, now: float) -> None:
-        self.session.observe_load(load, now)
-
     def receive_bytes(self, data: bytes, now: float) -> list[Action]:
         return self._translate(self.session.receive_bytes(data, now), now)
 

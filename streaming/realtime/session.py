@@ -37,9 +37,9 @@ from typing import Any
 
 from streaming.actions import Action, CloseSocket, FinishSession, Notice, Reply, SendMessage
 from streaming.codecs import FrameDecoder, Int16Array
+from streaming.core import SessionAdapter
 from streaming.events import ErrorEvent, SegmentEndEvent, SpeechStartedEvent, TranscriptEvent
 from streaming.jobs import JobResult
-from streaming.pacing import WorkerLoad
 from streaming.protocol import CloseCode, ListenParams
 from streaming.realtime import server_events as out
 from streaming.realtime.config import AudioFormat, RealtimeConfig, apply_beta, apply_ga
@@ -55,7 +55,6 @@ from streaming.realtime.messages import (
 from streaming.realtime.turns import Turns
 from streaming.resample import StreamResampler
 from streaming.session import ListenSession, State
-from streaming.speculative import SpeculativeStats
 
 MIN_COMMIT_S = 0.1
 """OpenAI refuses to commit less audio than this."""
@@ -65,7 +64,7 @@ _CLOSE_ERRORS: dict[int, tuple[str, str]] = {
 }
 
 
-class RealtimeTranscription:
+class RealtimeTranscription(SessionAdapter):
     """A transcription session: its configuration, its items and the session it wraps.
 
     `new_session`: makes the wrapped session for given parameters (the same id
@@ -85,7 +84,7 @@ class RealtimeTranscription:
         self._base = base
         self._beta = beta
         self._config = RealtimeConfig()
-        self.session = new_session(self._config.listen_params(base))
+        super().__init__(new_session(self._config.listen_params(base)))
         self._expires_at = int(created_at + self.session.config.max_wall_s)
         self._prefix = self.session.session_id.replace("-", "")[:20]
         self._turns = Turns(self._new_item_id, ga=not beta)
@@ -100,30 +99,6 @@ class RealtimeTranscription:
 
     # -- what the shell reads -------------------------------------------------
     @property
-    def session_id(self) -> str:
-        return self.session.session_id
-
-    @property
-    def params(self) -> ListenParams:
-        return self.session.params
-
-    @property
-    def audio_seconds(self) -> float:
-        return self.session.audio_seconds
-
-    @property
-    def speculative(self) -> SpeculativeStats:
-        return self.session.speculative
-
-    @property
-    def accepts_input(self) -> bool:
-        return self.session.accepts_input
-
-    @property
-    def closed(self) -> bool:
-        return self.session.closed
-
-    @property
     def config(self) -> RealtimeConfig:
         return self._config
 
@@ -133,9 +108,6 @@ class RealtimeTranscription:
         return self._event({"type": name, "session": self._session_object(beta=self._beta)})
 
     # -- inputs ---------------------------------------------------------------
-    def observe_load(self, load: WorkerLoad, now: float) -> None:
-        self.session.observe_load(load, now)
-
     def receive_bytes(self, data: bytes, now: float) -> list[Action]:
         message = "Binary frames are not part of the Realtime API: send audio as base64 in input_audio_buffer.append."
         return self._refuse(RealtimeError("binary_frame_not_supported", message), None)

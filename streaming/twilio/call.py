@@ -25,13 +25,12 @@ from typing import Any
 
 from streaming.actions import Action, FinishSession, SendMessage
 from streaming.archive_document import dialogue
+from streaming.core import SessionAdapter
 from streaming.events import DtmfEvent
 from streaming.jobs import JobResult
-from streaming.pacing import WorkerLoad
-from streaming.protocol import CloseCode, ListenParams, ProtocolError
+from streaming.protocol import CloseCode, ProtocolError
 from streaming.redaction import redaction_marker
 from streaming.session import ListenSession
-from streaming.speculative import SpeculativeStats
 from streaming.twilio.messages import (
     Connected,
     Dtmf,
@@ -52,14 +51,14 @@ def dtmf_message(channel: int, channels: int, timestamp: float, digit: str) -> d
     return {"type": "Dtmf", "channel": [channel, channels], "timestamp": round(timestamp, 3), "digit": digit}
 
 
-class TwilioCall:
+class TwilioCall(SessionAdapter):
     """A Twilio Media Stream after its `start`: the call's clock and its session."""
 
     def __init__(self, start: Start, session: ListenSession, *, max_skew_ms: int = 500) -> None:
         if session.params.output_channels != len(start.tracks):
             raise ValueError("the session needs one output channel per track")
+        super().__init__(session)
         self.start = start
-        self.session = session
         self._channel_of = {track: index for index, track in enumerate(start.tracks)}
         self._clock = CallClock(
             len(start.tracks),
@@ -73,38 +72,11 @@ class TwilioCall:
 
     # -- what the shell reads -------------------------------------------------
     @property
-    def session_id(self) -> str:
-        return self.session.session_id
-
-    @property
-    def params(self) -> ListenParams:
-        return self.session.params
-
-    @property
-    def audio_seconds(self) -> float:
-        return self.session.audio_seconds
-
-    @property
-    def speculative(self) -> SpeculativeStats:
-        return self.session.speculative
-
-    @property
-    def accepts_input(self) -> bool:
-        return self.session.accepts_input
-
-    @property
-    def closed(self) -> bool:
-        return self.session.closed
-
-    @property
     def filled_seconds(self) -> float:
         """Silence the call clock inserted for gaps and late tracks, all tracks together."""
         return self._clock.filled_samples / self.start.sample_rate
 
     # -- inputs ---------------------------------------------------------------
-    def observe_load(self, load: WorkerLoad, now: float) -> None:
-        self.session.observe_load(load, now)
-
     def receive_bytes(self, data: bytes, now: float) -> list[Action]:
         reason = "Twilio Media Streams send JSON text messages; binary frames are not part of the protocol"
         return self._wrap(self.session.fail(CloseCode.UNSUPPORTED_DATA, reason, now))
