@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from streaming.actions import RecordAudio
 from streaming.codecs import SAMPLE_RATE, Int16Array
 from streaming.finals import FinalsInOrder
+from streaming.redaction import RedactedSpan
 from streaming.segmenter import Segmenter
 
 
@@ -80,3 +82,44 @@ class AudioHold:
             joined = np.concatenate(self._blocks) if self._blocks else np.zeros((0, self._channels), np.int16)
             self._blocks = [joined]
         return self._blocks[0]
+
+
+class ArchiveAudio:
+    """A session's 16 kHz audio on its way to the archive: handed on at once, or
+    with `hold` (redact_audio) kept until its finals are out and silenced where
+    they were redacted. `redacted`: the session's (channel, span) list, read as
+    it grows. The session calls `record` with each block, `settled` whenever its
+    channels' settled time may have moved (with infinity at the end)."""
+
+    def __init__(self, channels: int, *, hold: bool, redacted: list[tuple[int, RedactedSpan]]) -> None:
+        self._hold = AudioHold(channels) if hold else None
+        self._redacted = redacted
+        self._silenced = 0
+
+    @property
+    def holding(self) -> bool:
+        return self._hold is not None
+
+    def record(self, audio: Int16Array) -> list[RecordAudio]:
+        if self._hold is None:
+            return [RecordAudio(audio)]
+        self._hold.add(audio)
+        return []
+
+    def settled(self, until_s: float) -> list[RecordAudio]:
+        hold = self._hold
+        if hold is None:
+            return []
+        for channel, span in self._redacted[self._silenced :]:
+            hold.silence(channel, span.start, span.end)
+        self._silenced = len(self._redacted)
+        audio = hold.release(until_s)
+        return [] if audio is None else [RecordAudio(audio)]
+
+
+def redactions_document(redacted: list[tuple[int, RedactedSpan]]) -> list[dict[str, object]]:
+    """Where words were redacted, for the archive document: never what they were."""
+    return [
+        {"channel": channel, "start": round(span.start, 3), "end": round(span.end, 3), "label": span.label.value}
+        for channel, span in redacted
+    ]

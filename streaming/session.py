@@ -30,9 +30,9 @@ from typing import Any
 
 import numpy as np
 
-from streaming.actions import Action, CloseSocket, FinishSession, RecordAudio, SendMessage
+from streaming.actions import Action, CloseSocket, FinishSession, SendMessage
 from streaming.archive_document import archive_document
-from streaming.audio_hold import AudioHold
+from streaming.audio_hold import ArchiveAudio, redactions_document
 from streaming.channel import LiveChannel
 from streaming.codecs import FrameDecoder, Int16Array, downmix, split_channels
 from streaming.config import SessionConfig
@@ -112,8 +112,9 @@ class ListenSession:
             LiveChannel(i, params.sample_rate, Segmenter(detector_factory(), segmenter_config), self._context)
             for i in range(params.output_channels)
         ]
-        self._hold = AudioHold(params.output_channels) if params.redact_audio and params.redact else None
-        self._spans_silenced = 0
+        self._archive_audio = ArchiveAudio(
+            params.output_channels, hold=params.redact_audio and bool(params.redact), redacted=self._context.redacted
+        )
         self._sha256 = hashlib.sha256()
         self._input_samples = 0
         self._last_activity = self._last_audio = self._opened = self._last_final = now
@@ -297,26 +298,17 @@ class ListenSession:
         """The channels' 16 kHz audio as one RecordAudio (when there is any), then their actions."""
         actions: list[Action] = []
         if len(fed[0][0]):
-            audio = np.stack([audio for audio, _ in fed], axis=1)
-            if self._hold is None:
-                actions.append(RecordAudio(audio))
-            else:
-                self._hold.add(audio)
+            actions.extend(self._archive_audio.record(np.stack([audio for audio, _ in fed], axis=1)))
         for _, more in fed:
             actions.extend(more)
         return actions
 
     def _settled_audio(self, *, everything: bool = False) -> list[Action]:
         """With `redact_audio`: the held audio every final covers, its redacted spans silenced."""
-        hold = self._hold
-        if hold is None:
+        if not self._archive_audio.holding:
             return []
-        for channel, span in self._context.redacted[self._spans_silenced :]:
-            hold.silence(channel, span.start, span.end)
-        self._spans_silenced = len(self._context.redacted)
         until = math.inf if everything else min(channel.settled_until for channel in self._channels)
-        audio = hold.release(until)
-        return [] if audio is None else [RecordAudio(audio)]
+        return list(self._archive_audio.settled(until))
 
     def _release(self, channel: LiveChannel, now: float) -> list[Action]:
         """Send the channel's finals that are done; a draining session
@@ -400,21 +392,13 @@ class ListenSession:
                 "language": self.params.language,
                 "interim_results": self.params.interim_results,
                 "redact": sorted(mode.value for mode in self.params.redact),
-                "redact_audio": self._hold is not None,
+                "redact_audio": self._archive_audio.holding,
             },
             model_info=self.model.as_dict(),
             results=self.finals,
             errors=self.errors,
             close={"code": self._close_code, "reason": self._close_reason},
-            redactions=[
-                {
-                    "channel": channel,
-                    "start": round(span.start, 3),
-                    "end": round(span.end, 3),
-                    "label": span.label.value,
-                }
-                for channel, span in self._context.redacted
-            ],
+            redactions=redactions_document(self._context.redacted),
         )
 
 

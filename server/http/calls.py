@@ -21,7 +21,8 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from server.calls.hub import SubscriberTooSlow, Subscription
 from server.credentials import Scope
-from server.policy import Denial, authenticate
+from server.http.live import socket_caller
+from server.policy import Denial
 from server.runtime.gateway import Gateway
 from streaming.protocol import CloseCode
 
@@ -30,11 +31,9 @@ _CALL_ID = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
 async def call_events_endpoint(websocket: WebSocket) -> None:
     gateway: Gateway = websocket.app.state.gateway
-    caller = authenticate(websocket.headers, gateway.policy.keyring)
-    identity = caller.admit(Scope.LISTEN)
-    if isinstance(identity, Denial):
-        await websocket.send_denial_response(identity.response())
+    if (admitted := await socket_caller(websocket, gateway)) is None:
         return
+    caller, identity = admitted
     call_id = websocket.path_params["call_id"]
     live = await gateway.calls.lookup(call_id) if _CALL_ID.fullmatch(call_id) else None
     visible = live is not None and (

@@ -28,9 +28,7 @@ from datetime import UTC, datetime
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from server.credentials import Scope
-from server.http.live import LiveConnection, close_reason, session_fanout, session_refusal
-from server.policy import Denial, authenticate
+from server.http.live import LiveConnection, close_reason, session_fanout, session_refusal, socket_caller
 from server.runtime.gateway import Gateway
 from streaming.flux import messages
 from streaming.flux.params import FluxOptions, parse_flux_query, speculative_ms
@@ -44,12 +42,9 @@ log = logging.getLogger("streamscribe.flux")
 
 async def flux_endpoint(websocket: WebSocket) -> None:
     gateway: Gateway = websocket.app.state.gateway
-    caller = authenticate(websocket.headers, gateway.policy.keyring)
-    identity = caller.admit(Scope.LISTEN)
-    if isinstance(identity, Denial):
-        gateway.metrics.sessions_refused.labels("unauthorized").inc()
-        await websocket.send_denial_response(identity.response())
+    if (admitted := await socket_caller(websocket, gateway)) is None:
         return
+    caller, identity = admitted
     try:
         params, options = parse_flux_query(websocket.query_params.multi_items())
         refusal = await session_refusal(gateway, identity, params)

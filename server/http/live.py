@@ -19,7 +19,16 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from server.archive.base import ArchiveOutcome, Recording
 from server.calls.fanout import Fanout
 from server.credentials import Identity, Scope
-from server.policy import OPT_OUT_REFUSED, Denial, admission, archive_for, authenticate, finish_archive, opt_out_refused
+from server.policy import (
+    OPT_OUT_REFUSED,
+    Caller,
+    Denial,
+    admission,
+    archive_for,
+    authenticate,
+    finish_archive,
+    opt_out_refused,
+)
 from server.runtime.gateway import (
     ClientBytes,
     ClientGone,
@@ -63,14 +72,23 @@ def close_reason(reason: str) -> str:
     return encoded[: MAX_REASON_BYTES - 3].decode(errors="ignore") + "..."
 
 
-async def listen_endpoint(websocket: WebSocket) -> None:
-    gateway: Gateway = websocket.app.state.gateway
+async def socket_caller(websocket: WebSocket, gateway: Gateway) -> tuple[Caller, Identity] | None:
+    """Who opens this live socket (it needs the `listen` scope); None once a denial
+    (401/403 before the upgrade, Deepgram's error body) has answered the handshake."""
     caller = authenticate(websocket.headers, gateway.policy.keyring)
     identity = caller.admit(Scope.LISTEN)
     if isinstance(identity, Denial):
         gateway.metrics.sessions_refused.labels("unauthorized").inc()
         await websocket.send_denial_response(identity.response())
+        return None
+    return caller, identity
+
+
+async def listen_endpoint(websocket: WebSocket) -> None:
+    gateway: Gateway = websocket.app.state.gateway
+    if (admitted := await socket_caller(websocket, gateway)) is None:
         return
+    caller, identity = admitted
     try:
         params = parse_listen_params(websocket.query_params.multi_items())
         refusal = await session_refusal(gateway, identity, params)

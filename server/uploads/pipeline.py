@@ -28,7 +28,7 @@ from server.runtime.gateway import Gateway, Inbox, ShutdownRequested
 from server.uploads.decode import AudioDecoder, AudioInfo, MediaError, MediaTooLong, wav_shortfall
 from server.uploads.sniff import SNIFF_BYTES, Sniffed, sniff
 from streaming.archive_document import archive_document
-from streaming.audio_hold import AudioHold, settled_until
+from streaming.audio_hold import ArchiveAudio, redactions_document, settled_until
 from streaming.codecs import SAMPLE_RATE, Int16Array
 from streaming.finals import FinalsInOrder, FinalSlot, JobFactory
 from streaming.jobs import JobKind, JobResult, TranscribeOptions, Word
@@ -210,7 +210,9 @@ class _Run:
         self.finals = [FinalsInOrder() for _ in range(channels)]
         self.redactors = [Redactor(options.redact) for _ in range(channels)]
         self.redacted: list[tuple[int, RedactedSpan]] = []
-        self.hold = AudioHold(channels) if options.redact and options.redact_audio else None
+        self.archive_audio = ArchiveAudio(
+            channels, hold=bool(options.redact) and options.redact_audio, redacted=self.redacted
+        )
         self.outstanding = 0
         """Final jobs submitted and not answered yet."""
         self.released: list[SegmentTranscript] = []
@@ -290,19 +292,14 @@ class _Run:
                 await self._receive(inbox)
 
     async def _record(self, recording: Recording, block: Int16Array | None = None) -> None:
-        """Write decoded audio; with `redact_audio`, only what every final covers, redacted spans silenced."""
-        if self.hold is None:
-            if block is not None:
-                await recording.write(block)
-            return
-        if block is not None:
-            self.hold.add(block)
-        for channel, span in self.redacted:
-            self.hold.silence(channel, span.start, span.end)
-        self.redacted.clear()
-        until = math.inf if block is None else min(map(settled_until, self.segmenters, self.finals))
-        if (settled := self.hold.release(until)) is not None:
-            await recording.write(settled)
+        """Write decoded audio (None: the end); with `redact_audio`, only what every final covers,
+        redacted spans silenced (streaming.audio_hold)."""
+        ready = self.archive_audio.record(block) if block is not None else []
+        if self.archive_audio.holding:
+            until = math.inf if block is None else min(map(settled_until, self.segmenters, self.finals))
+            ready += self.archive_audio.settled(until)
+        for action in ready:
+            await recording.write(action.samples)
 
     async def _submit(self, channel: int, event: SegmentClosed) -> None:
         job = self.jobs.new_job(channel, event.seq, JobKind.FINAL, event.start, event.audio)
@@ -379,11 +376,14 @@ class _Run:
                 "sha256": self.options.sha256,
                 "multichannel": self.options.multichannel,
                 "language": self.options.language,
+                "redact": sorted(mode.value for mode in self.options.redact),
+                "redact_audio": self.archive_audio.holding,
             },
             model_info=self.gateway.model_info.as_dict(),
             results=self._results(),
             errors=self.errors,
             tenant=self.options.tenant,
+            redactions=redactions_document(self.redacted),
         )
         return await finish_archive(self.gateway, recording, document, self.options.archive)
 
