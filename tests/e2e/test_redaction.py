@@ -70,4 +70,6 @@ async def test_live_redact_numbers_on_listen(server: ServerProcess) -> None:
     )
     assert received.close_code == 1000, received.close_reason
     texts = [m["channel"]["alternatives"][0]["transcript"] for m in received.of_type("Results")]
-    assert "[NUMBER]" in received.final_text() and said_digits(" ".join(texts)) == ""
+    assert "[NUMBER]" in received.final_text() and said_digits(received.final_text()) == ""
+    # An interim may show a number's first word or two before it is three digits long: never more.
+    assert all(len(said_digits(text)) < 3 for text in texts), texts
