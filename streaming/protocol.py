@@ -201,18 +201,21 @@ _CONTROL: dict[str, ControlMessage] = {
 }
 
 
-def parse_control(text: str) -> ControlMessage:
-    """Parse a text frame. Not JSON, or not an object with a string `type`: 1007."""
+def json_object(text: str, key: str, example: str) -> dict[str, Any]:
+    """A text frame of a JSON protocol: an object whose `key` is a string. Anything else is a
+    ProtocolError (1007) that shows `example`, a well-formed message of the protocol."""
     try:
         message = json.loads(text)
     except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
-        raise ProtocolError(
-            CloseCode.INVALID_DATA,
-            'text frames must be JSON control messages such as {"type": "KeepAlive"}',
-        ) from None
-    if not isinstance(message, dict) or not isinstance(message.get("type"), str):
-        raise ProtocolError(CloseCode.INVALID_DATA, "control message must be a JSON object with a string 'type'")
-    kind: str = message["type"]
+        raise ProtocolError(CloseCode.INVALID_DATA, f"text frames must be JSON messages such as {example}") from None
+    if not isinstance(message, dict) or not isinstance(message.get(key), str):
+        raise ProtocolError(CloseCode.INVALID_DATA, f"a message must be a JSON object with a string {key!r}")
+    return message
+
+
+def parse_control(text: str) -> ControlMessage:
+    """Parse a text frame. Not JSON, or not an object with a string `type`: 1007."""
+    kind: str = json_object(text, "type", '{"type": "KeepAlive"}')["type"]
     return _CONTROL.get(kind, UnknownControl(kind[:40]))
 
 

@@ -5,26 +5,15 @@ from 0 over all of them."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
 from streaming.jobs import Word
-from streaming.protocol import CloseCode, ProtocolError
-
-
-@dataclass(frozen=True, slots=True)
-class CloseStream:
-    pass
+from streaming.protocol import CloseCode, CloseStream, KeepAlive, ProtocolError, json_object
 
 
 @dataclass(frozen=True, slots=True)
 class ForceEndTurn:
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class KeepAlive:
     pass
 
 
@@ -53,13 +42,7 @@ _SIMPLE: dict[str, ClientMessage] = {
 
 def parse_client_message(text: str) -> ClientMessage:
     """A text frame. Not a JSON object with a string `type`, or a malformed Configure: ProtocolError (1007)."""
-    try:
-        message = json.loads(text)
-    except (ValueError, RecursionError):
-        reason = 'text frames must be JSON messages such as {"type": "CloseStream"}'
-        raise ProtocolError(CloseCode.INVALID_DATA, reason) from None
-    if not isinstance(message, dict) or not isinstance(message.get("type"), str):
-        raise ProtocolError(CloseCode.INVALID_DATA, "a message must be a JSON object with a string 'type'")
+    message = json_object(text, "type", '{"type": "CloseStream"}')
     kind: str = message["type"]
     if kind != "Configure":
         return _SIMPLE.get(kind, UnknownMessage(kind[:40]))

@@ -39,18 +39,11 @@ from streaming.events import (
     TranscriptEvent,
 )
 from streaming.flux import messages as out
-from streaming.flux.messages import (
-    CloseStream,
-    Configure,
-    ForceEndTurn,
-    KeepAlive,
-    UnknownMessage,
-    parse_client_message,
-)
+from streaming.flux.messages import Configure, ForceEndTurn, UnknownMessage, parse_client_message
 from streaming.flux.params import FluxOptions, ThresholdError
 from streaming.flux.turns import FinalizeRequest, TurnEvent, TurnOutput, TurnTracker
 from streaming.jobs import JobResult
-from streaming.protocol import CloseCode, ProtocolError
+from streaming.protocol import CloseCode, CloseStream, KeepAlive, ProtocolError
 from streaming.session import ListenSession
 
 ERROR_CODES: dict[int, str] = {

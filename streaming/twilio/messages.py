@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
 
 from streaming.codecs import Encoding
-from streaming.protocol import CloseCode, ProtocolError
+from streaming.protocol import CloseCode, ProtocolError, json_object
 
 MAX_PAYLOAD_BYTES = 16_000
 """Decoded audio in one `media` message: two seconds at 8 kHz (Twilio sends 160 bytes, 20 ms)."""
@@ -134,12 +133,7 @@ def _track(name: object) -> Track:
 
 def parse_twilio_message(text: str) -> TwilioMessage:
     """One text frame from Twilio. Not JSON, or not an object with a string `event`: 1007."""
-    try:
-        message = json.loads(text)
-    except (ValueError, RecursionError):
-        raise _invalid("Twilio Media Streams messages are JSON objects with an 'event'") from None
-    if not isinstance(message, dict) or not isinstance(message.get("event"), str):
-        raise _invalid("a Twilio Media Streams message must be a JSON object with a string 'event'")
+    message = json_object(text, "event", '{"event": "media", ...}')
     match message["event"]:
         case "connected":
             return Connected(str(message.get("protocol", ""))[:40])

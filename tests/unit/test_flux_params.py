@@ -7,15 +7,7 @@ import pytest
 
 from streaming.codecs import Encoding
 from streaming.events import SpeculativeFinalEvent, TranscriptEvent
-from streaming.flux.messages import (
-    CloseStream,
-    Configure,
-    ForceEndTurn,
-    KeepAlive,
-    UnknownMessage,
-    parse_client_message,
-    turn_info,
-)
+from streaming.flux.messages import Configure, ForceEndTurn, UnknownMessage, parse_client_message, turn_info
 from streaming.flux.params import (
     ThresholdError,
     Thresholds,
@@ -26,7 +18,7 @@ from streaming.flux.params import (
 )
 from streaming.flux.turns import TurnEvent, TurnTracker, end_of_turn_confidence, text_cue
 from streaming.jobs import Word
-from streaming.protocol import CloseCode, ProtocolError
+from streaming.protocol import CloseCode, CloseStream, KeepAlive, ProtocolError
 from streaming.redaction import RedactionMode
 
 
