@@ -60,7 +60,7 @@ class RedisSubscription:
 
     async def close(self) -> None:
         with contextlib.suppress(*DOWN_ERRORS):
-            await self._pubsub.aclose()  # type: ignore[no-untyped-call]
+            await self._pubsub.aclose()  # type: ignore[no-untyped-call,unused-ignore]  # typed from redis 8
 
 
 class RedisCallHub:
