@@ -44,7 +44,7 @@ from typing import Any
 
 from bench import yardstick
 from loadtest import fixtures, revision, summary
-from loadtest.system import System, cpu_seconds, histogram_mean, peak_rss_mib
+from loadtest.system import System, cpu_seconds, histogram_mean, peak_rss_mib, sample
 from testbed import audio
 
 HERE = Path(__file__).resolve().parent
@@ -156,6 +156,7 @@ def level(system: System, streams: int, interim: bool, fixture: Path, manifest: 
     """One run of `streams` concurrent streams: what k6 measured and the server's CPU."""
     pids = system.pids()
     before = cpu_seconds(pids)
+    waste_before = speculative_waste(system)
     metrics, output = run_k6(
         "stream.js",
         {
@@ -166,6 +167,9 @@ def level(system: System, streams: int, interim: bool, fixture: Path, manifest: 
         },
     )
     used = cpu_seconds(pids) - before
+    waste = [
+        None if a is None or b is None else b - a for a, b in zip(waste_before, speculative_waste(system), strict=True)
+    ]
     transcripts = [json.loads(m)["text"] for m in TRANSCRIPT.findall(output.replace('\\"', '"'))]
     wers = [audio.wer(manifest["reference"], text) for text in transcripts]
     return {
@@ -179,7 +183,19 @@ def level(system: System, streams: int, interim: bool, fixture: Path, manifest: 
         "wer": statistics.median(wers) if wers else None,
         "transcripts": len(transcripts),
         "cpu_s_per_audio_s": used / (streams * manifest["duration"]),
+        # Speculative finals abandoned because speech resumed, and the audio they carried per audio second.
+        "speculative_wasted_per_turn": None if waste[0] is None else waste[0] / (streams * len(manifest["utterances"])),
+        "speculative_wasted_audio_share": None if waste[1] is None else waste[1] / (streams * manifest["duration"]),
     }
+
+
+def speculative_waste(system: System) -> tuple[float | None, float | None]:
+    """The server's wasted speculative finals and their audio seconds so far (None: not exported)."""
+    metrics = system.metrics()
+    return (
+        sample(metrics, "streamscribe_speculative_finals_total", '{outcome="wasted"}'),
+        sample(metrics, "streamscribe_speculative_wasted_audio_seconds_total"),
+    )
 
 
 @dataclass

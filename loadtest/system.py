@@ -43,6 +43,12 @@ def histogram_mean(metrics: str, name: str, labels: str = "") -> float | None:
     return float(sums.group(1)) / float(counts.group(1))
 
 
+def sample(metrics: str, name: str, labels: str = "") -> float | None:
+    """A counter's or gauge's value in Prometheus text; None when absent (an older revision)."""
+    found = re.search(rf"^{name}{re.escape(labels)} ([0-9.e+-]+)$", metrics, re.M)
+    return float(found.group(1)) if found else None
+
+
 class System:
     """The system under test: started once, measured at several concurrencies."""
 
