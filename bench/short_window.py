@@ -157,7 +157,7 @@ def main() -> None:
     parser.add_argument("--min", default="10,15", help="window floors to try, seconds")
     parser.add_argument("--pad", default="3", help="silence after the audio to try, seconds")
     parser.add_argument("--kinds", default="final,interim", help="final (beam 5), interim (greedy), or both")
-    parser.add_argument("--json", type=Path, default=Path("docs/benchmarks/short-window.json"))
+    parser.add_argument("--json", type=Path, default=Path("docs/benchmarks/issue13/short-window-952.json"))
     args = parser.parse_args()
     model = resolve_model("tiny.en", Settings().model_cache_dir)
     clips = speech_sets()
