@@ -105,17 +105,25 @@ def test_short_windows_say_what_the_30_s_window_says(
     librivox = corpora.librivox_clips()
     long_pcm, _ = audio.conversation(librivox[:4], gap_s=0.6, lead_s=0.2, tail_s=0.3)  # 23.7 s
     clips = [*librivox, corpora.jfk(), audio.Clip("long", long_pcm, " ".join(c.text for c in librivox[:4]))]
+    extra_errors = 0
     for clip in clips:
         short = short_window.transcribe(clip.audio, TranscribeOptions(), kind)
         full = transcriber.transcribe(clip.audio, TranscribeOptions(), kind)
         said = " ".join(w.text for w in short)
-        assert audio.wer(clip.text, said) <= audio.wer(clip.text, " ".join(w.text for w in full)) + 0.05, said
+        worse = audio.wer(clip.text, said) - audio.wer(clip.text, " ".join(w.text for w in full))
+        extra = round(worse * len(audio.normalize_text(clip.text).split()))
+        # Finals: at most 5 points on a clip (one word of a sentence: "And Mr. John Dashwood" loses
+        # its "And"). Interims (greedy, replaced by their final) may mishear one word of one clip,
+        # which can count twice ("ill-disposed" heard as "old-sposed" with ctranslate2 4.8).
+        assert (worse <= 0.05) if kind is JobKind.FINAL else (extra <= 2), said
+        extra_errors += max(0, extra)
         # Word times come from alignment on the short window: the same clock as the 30 s one.
         # Measured: most words within a frame or two; a sentence's last word may stretch into the
         # silence after it, and a word beside one that only one decode heard takes its time.
         shifts = [max(abs(a.start - b.start), abs(a.end - b.end)) for a, b in same_words(short, full)]
         assert shifts and max(shifts) < 0.5 and float(np.median(shifts)) < 0.1, (clip.name, shifts)
         assert short[-1].end <= clip.duration + 0.05
+    assert extra_errors <= 2  # over all the clips: one such word in all
 
 
 def same_words(a: list[Word], b: list[Word]) -> list[tuple[Word, Word]]:
