@@ -78,6 +78,10 @@ def _admin_ports() -> tuple[int, int]:
     raise RuntimeError("no free pair of ports for the SeaweedFS admin server")
 
 
+class PortTaken(RuntimeError):
+    """weed mini could not bind one of its ports."""
+
+
 @dataclass
 class SeaweedS3:
     workdir: Path
@@ -91,6 +95,21 @@ class SeaweedS3:
         return f"http://127.0.0.1:{self.ports['s3.port']}"
 
     def start(self, timeout_s: float = 60.0) -> SeaweedS3:
+        """Start weed mini; ports it chose itself are chosen again when one was taken before weed
+        bound it (free ports are only free when asked, and weed binds some at port + 10000 too)."""
+        chosen = not self.ports
+        for attempt in range(3):
+            try:
+                return self._start_once(timeout_s)
+            except PortTaken:
+                if not chosen or attempt == 2:
+                    raise
+                self.ports = {}
+                shutil.rmtree(self.workdir / "data", ignore_errors=True)  # a fresh store on the new ports
+                (self.workdir / "weed.log").unlink(missing_ok=True)
+        raise AssertionError("unreachable")
+
+    def _start_once(self, timeout_s: float) -> SeaweedS3:
         data = self.workdir / "data"
         data.mkdir(parents=True, exist_ok=True)
         if not self.ports:
@@ -133,7 +152,8 @@ class SeaweedS3:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"weed mini exited with {self.process.returncode}:\n{self.log()}")
+                error = PortTaken if "address already in use" in self.log() else RuntimeError
+                raise error(f"weed mini exited with {self.process.returncode}:\n{self.log()}")
             if self._round_trip():
                 return self
             time.sleep(0.2)
