@@ -70,6 +70,10 @@ def tight(pcm: np.ndarray) -> np.ndarray:
     return pcm[loud[0] * 320 : (loud[-1] + 1) * 320]
 
 
+READ_SPEECH_SETS = ("librivox", "jfk", "long 20-29 s", "telephone 8 kHz", "noise -30 dBFS", "tight cuts")
+"""The sets made of the LibriVox and JFK recordings: the speech of the live benchmarks."""
+
+
 def speech_sets() -> list[Clip]:
     librivox, jfk = corpora.librivox_clips(), corpora.jfk()
     real = [*librivox, jfk]
@@ -185,7 +189,8 @@ def main() -> None:
             print(f"{kind.value:7} {label:18} {cost}  {sets}", flush=True)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     references = [{"set": c.set, "text": c.text} for c in clips]
-    args.json.write_text(json.dumps({"clips": references, "report": report, "outputs": outputs}, indent=1))
+    document = {"clips": references, "read_speech_sets": READ_SPEECH_SETS, "report": report, "outputs": outputs}
+    args.json.write_text(json.dumps(document, indent=1))
     print(f"wrote {args.json}; score mixed rules with: .venv/bin/python -m bench.window_rules {args.json}")
 
 

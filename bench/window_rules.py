@@ -1,6 +1,6 @@
 """Score rules that mix the 30 s window and a short one, from bench/short_window.py's outputs.
 
-    .venv/bin/python -m bench.window_rules docs/benchmarks/short-window.json [--short "max(10, audio+3)"]
+    .venv/bin/python -m bench.window_rules docs/benchmarks/issue13/short-window-952.json [--short "max(10, audio+3)"]
 
 A mixed rule decodes a clip on the short window only when its audio is at
 least `from_s` long, and decodes it again on the 30 s window when the short
@@ -8,7 +8,8 @@ result has a word whose confidence is under `confidence` (a check that costs
 both decodes). Replaying the per-clip outputs and CPU times that
 bench/short_window.py kept scores every such rule without decoding again: WER
 per set against the 30 s window (in points), and CPU time relative to it, on
-all clips and on the read-speech sets that the live benchmarks stream.
+all clips and on the read-speech sets that the live benchmarks stream (named
+in the JSON as `read_speech_sets`).
 """
 
 from __future__ import annotations
@@ -23,9 +24,6 @@ from pathlib import Path
 from typing import Any
 
 import jiwer
-
-READ_SPEECH_SETS = ("librivox", "jfk", "long 20-29 s", "telephone 8 kHz", "noise -30 dBFS", "tight cuts")
-"""The sets made of the LibriVox and JFK recordings: the speech of the live benchmarks."""
 
 
 @cache
@@ -86,7 +84,11 @@ def replay(rule: MixedRule, full: Sequence[dict[str, Any]], short: Sequence[dict
 
 
 def score(
-    rule: MixedRule, clips: Sequence[dict[str, str]], full: Sequence[dict[str, Any]], short: Sequence[dict[str, Any]]
+    rule: MixedRule,
+    clips: Sequence[dict[str, str]],
+    read_speech: Sequence[str],
+    full: Sequence[dict[str, Any]],
+    short: Sequence[dict[str, Any]],
 ) -> dict[str, float]:
     """WER change per set in points against the 30 s window, the worst of them, and relative CPU."""
     picked = replay(rule, full, short)
@@ -97,7 +99,7 @@ def score(
         before = spoken_wer(refs, [full[i]["text"] for i in index])
         row[name] = 100 * (spoken_wer(refs, [picked[i][0] for i in index]) - before)
     row["worst"] = max(row.values())
-    read = [i for i, c in enumerate(clips) if c["set"] in READ_SPEECH_SETS]
+    read = [i for i, c in enumerate(clips) if c["set"] in read_speech]
     row["cpu all"] = sum(p[1] for p in picked) / sum(f["cpu_s"] for f in full)
     row["cpu read speech"] = sum(picked[i][1] for i in read) / sum(full[i]["cpu_s"] for i in read)
     return row
@@ -120,7 +122,7 @@ def main() -> None:
     print("| rule | " + " | ".join(sets) + " | worst | CPU, all | CPU, read speech |")
     print("|---" * (len(sets) + 4) + "|")
     for rule in rules:
-        row = score(rule, data["clips"], full, short)
+        row = score(rule, data["clips"], data["read_speech_sets"], full, short)
         cells = [f"{row[name]:+.1f}" for name in sets] + [f"{row['worst']:+.1f}"]
         cells += [f"{row['cpu all']:.2f}", f"{row['cpu read speech']:.2f}"]
         print(f"| {rule.label()} | " + " | ".join(cells) + " |")

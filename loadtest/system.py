@@ -35,18 +35,17 @@ def cpu_seconds(pids: list[int]) -> float:
     return total
 
 
-def histogram_mean(metrics: str, name: str, labels: str = "") -> float | None:
-    sums = re.search(rf"^{name}_sum{re.escape(labels)} ([0-9.e+-]+)$", metrics, re.M)
-    counts = re.search(rf"^{name}_count{re.escape(labels)} ([0-9.e+-]+)$", metrics, re.M)
-    if not sums or not counts or float(counts.group(1)) == 0:
-        return None
-    return float(sums.group(1)) / float(counts.group(1))
-
-
 def sample(metrics: str, name: str, labels: str = "") -> float | None:
     """A counter's or gauge's value in Prometheus text; None when absent (an older revision)."""
     found = re.search(rf"^{name}{re.escape(labels)} ([0-9.e+-]+)$", metrics, re.M)
     return float(found.group(1)) if found else None
+
+
+def histogram_mean(metrics: str, name: str, labels: str = "") -> float | None:
+    total, count = sample(metrics, f"{name}_sum", labels), sample(metrics, f"{name}_count", labels)
+    if total is None or not count:
+        return None
+    return total / count
 
 
 class System:
