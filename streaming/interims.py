@@ -110,8 +110,9 @@ class OpenSegmentInterims:
         """The interim message for a reading of the open segment (`duration`
         seconds of it), if it is news."""
         interim = self._state
-        # An empty first interim says nothing; an empty later one clears what was shown.
-        nothing_to_say = not result.words and interim.shown_revision < 0
+        # An empty first interim says nothing; an empty later one clears what was shown. A withheld
+        # reading (the worker doubted it) is neither: what was shown stays.
+        nothing_to_say = result.withheld or (not result.words and interim.shown_revision < 0)
         fresh = result.revision > interim.shown_revision and result.error is None and not nothing_to_say
         if not fresh or not active:
             return []

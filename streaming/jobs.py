@@ -77,6 +77,10 @@ class JobResult:
     revision: int
     words: tuple[Word, ...] = ()
     error: str | None = None
+    withheld: bool = False
+    """An interim whose reading the worker doubted (server/transcribe/short_window.py: empty, looping,
+    unsure there was speech): no words, and not an empty reading either. The session shows nothing
+    new for it, keeps what it showed, and waits for the next interim or the final."""
     queue_seconds: float = 0.0
     transcribe_seconds: float = 0.0
     published_at: float = 0.0

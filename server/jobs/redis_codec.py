@@ -64,6 +64,7 @@ def encode_result(result: JobResult) -> dict[str, bytes]:
         "revision": result.revision,
         "words": [[w.text, w.start, w.end, w.confidence] for w in result.words],
         "error": result.error,
+        "withheld": result.withheld,
         "queue_seconds": result.queue_seconds,
         "transcribe_seconds": result.transcribe_seconds,
         "published_at": time.time(),
@@ -81,6 +82,7 @@ def decode_result(fields: Fields) -> tuple[JobResult, float]:
         revision=body["revision"],
         words=tuple(Word(t, s, e, c) for t, s, e, c in body["words"]),
         error=body["error"],
+        withheld=bool(body.get("withheld", False)),  # absent from an older worker's results
         queue_seconds=body["queue_seconds"],
         transcribe_seconds=body["transcribe_seconds"],
         published_at=float(body["published_at"]),

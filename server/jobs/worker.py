@@ -18,11 +18,13 @@ log = logging.getLogger("streamscribe.worker")
 
 
 class Transcriber(Protocol):
-    def transcribe(self, audio: Int16Array, options: TranscribeOptions, kind: JobKind) -> list[Word]: ...
+    def transcribe(self, audio: Int16Array, options: TranscribeOptions, kind: JobKind) -> list[Word] | None:
+        """The words of `audio`, times from its first sample; None: an interim reading withheld."""
+        ...
 
     def transcribe_batch(
         self, audios: Sequence[Int16Array], options: TranscribeOptions, kind: JobKind
-    ) -> list[list[Word]]: ...
+    ) -> Sequence[list[Word] | None]: ...
 
     def warm_up(self) -> float: ...
 
@@ -32,10 +34,17 @@ class Outcome:
     words: tuple[Word, ...]
     error: str | None
     seconds: float
+    withheld: bool = False
 
 
 def _on_stream_clock(job: Job, words: Sequence[Word]) -> tuple[Word, ...]:
     return tuple(Word(w.text, job.start + w.start, job.start + w.end, w.confidence) for w in words)
+
+
+def _outcome(job: Job, words: Sequence[Word] | None, seconds: float) -> Outcome:
+    if words is None:
+        return Outcome((), None, seconds, withheld=True)
+    return Outcome(_on_stream_clock(job, words), None, seconds)
 
 
 def run_job(transcriber: Transcriber, job: Job) -> Outcome:
@@ -48,7 +57,7 @@ def run_job(transcriber: Transcriber, job: Job) -> Outcome:
         return Outcome(
             (), f"transcription failed: {type(error).__name__}: {error}"[:300], time.perf_counter() - started
         )
-    return Outcome(_on_stream_clock(job, words), None, time.perf_counter() - started)
+    return _outcome(job, words, time.perf_counter() - started)
 
 
 def run_batch(transcriber: Transcriber, jobs: Sequence[Job]) -> list[Outcome]:
@@ -62,7 +71,7 @@ def run_batch(transcriber: Transcriber, jobs: Sequence[Job]) -> list[Outcome]:
         log.exception("batch of %d failed; decoding its jobs one by one", len(jobs))
         return [run_job(transcriber, job) for job in jobs]
     seconds = time.perf_counter() - started
-    return [Outcome(_on_stream_clock(job, words), None, seconds) for job, words in zip(jobs, batch, strict=True)]
+    return [_outcome(job, words, seconds) for job, words in zip(jobs, batch, strict=True)]
 
 
 def batches(taken: Sequence[TakenJob], max_batch: int) -> list[list[TakenJob]]:
@@ -102,6 +111,7 @@ async def process(
             revision=job.revision,
             words=outcome.words,
             error=outcome.error,
+            withheld=outcome.withheld,
             queue_seconds=taken.waited_s,
             transcribe_seconds=outcome.seconds,
         )

@@ -136,6 +136,21 @@ def decode_checked(
     return decode(whisper, features, request, FULL_WINDOW), True
 
 
+def decode_unless_doubtful(
+    whisper: Any, samples: npt.NDArray[np.float32], request: DecodeRequest, rule: WindowRule
+) -> list[Segment] | None:
+    """:func:`decode` on `rule`'s window; None when the result is :func:`doubtful`.
+
+    For interims, which their final replaces: a doubtful reading is withheld
+    instead of decoded again on the 30 s window. Most doubtful readings are an
+    utterance's first half second (too little speech to be sure of, on any window:
+    the 30 s window mostly guesses there too), and the second decode made them
+    the most expensive interims: measured at 8 streams on two cores, a third of
+    the interims and of the workers' time (README "Doubtful interims")."""
+    segments = decode(whisper, whisper.feature_extractor(samples), request, rule)
+    return None if doubtful(segments, len(samples) / SAMPLE_RATE, request) else segments
+
+
 def decode(whisper: Any, features: npt.NDArray[np.float32], request: DecodeRequest, rule: WindowRule) -> list[Segment]:
     """Segments of one segment's mel `features` (``whisper.feature_extractor`` of at most 30 s of
     16 kHz audio), with word times from its first sample.

@@ -107,7 +107,9 @@ class FasterWhisperTranscriber:
         self.model = model
         self.decode = decode or DecodeSettings()
         self.window_fallbacks = 0
-        """Short-window results decoded again on the 30 s window (see `short_window.decode_checked`)."""
+        """Short-window finals decoded again on the 30 s window (see `short_window.decode_checked`)."""
+        self.withheld_interims = 0
+        """Short-window interims whose reading was doubtful (see `short_window.decode_unless_doubtful`)."""
         try:
             self._whisper = WhisperModel(
                 str(model.path),
@@ -139,8 +141,9 @@ class FasterWhisperTranscriber:
     def _temperatures(self, kind: JobKind) -> tuple[float, ...]:
         return (0.0,) if kind is JobKind.INTERIM else (0.0, 0.2, 0.4)
 
-    def transcribe(self, audio: Int16Array, options: TranscribeOptions, kind: JobKind) -> list[Word]:
-        """Words of `audio` with times relative to its first sample."""
+    def transcribe(self, audio: Int16Array, options: TranscribeOptions, kind: JobKind) -> list[Word] | None:
+        """Words of `audio` with times relative to its first sample. None: an interim on a short
+        window whose reading was doubtful, withheld (`JobResult.withheld`)."""
         samples = audio.astype(np.float32) / 32768.0
         window = self.decode.window(kind)
         if window is not None:
@@ -154,6 +157,10 @@ class FasterWhisperTranscriber:
                 no_speech_threshold=self.decode.no_speech_threshold,
                 compression_ratio_threshold=self.decode.compression_ratio_threshold,
             )
+            if kind is JobKind.INTERIM:
+                found = short_window.decode_unless_doubtful(self._whisper, samples, request, window)
+                self.withheld_interims += found is None
+                return None if found is None else self._words(found)
             segments, fell_back = short_window.decode_checked(self._whisper, samples, request, window)
             self.window_fallbacks += fell_back
             return self._words(segments)
@@ -181,14 +188,14 @@ class FasterWhisperTranscriber:
 
     def transcribe_batch(
         self, audios: Sequence[Int16Array], options: TranscribeOptions, kind: JobKind
-    ) -> list[list[Word]]:
+    ) -> list[list[Word] | None]:
         """Words of each clip, decoded as one CTranslate2 batch (encoder, decoder and word alignment).
 
         Each clip must fit Whisper's 30 s window. A clip whose batched decode
         fails Whisper's own quality checks is decoded again alone, so it gets the
         temperature fallback that `transcribe` has.
         """
-        if len(audios) <= 1:
+        if len(audios) <= 1 or (kind is JobKind.INTERIM and self.decode.interim_window is not None):
             return [self.transcribe(audio, options, kind) for audio in audios]
         from faster_whisper import BatchedInferencePipeline
 
@@ -218,7 +225,7 @@ class FasterWhisperTranscriber:
         for segment in segments:
             # A segment starts at or after its clip's start; the half-frame margin absorbs rounding.
             per_clip[bisect_right(start_seconds, segment.start + 0.005) - 1].append(segment)
-        results: list[list[Word]] = []
+        results: list[list[Word] | None] = []
         for audio, offset, clip_segments in zip(audios, start_seconds, per_clip, strict=True):
             if any(self._needs_fallback(segment) for segment in clip_segments):
                 results.append(self.transcribe(audio, options, kind))

@@ -109,6 +109,7 @@ def test_short_windows_say_what_the_30_s_window_says(
     for clip in clips:
         short = short_window.transcribe(clip.audio, TranscribeOptions(), kind)
         full = transcriber.transcribe(clip.audio, TranscribeOptions(), kind)
+        assert short is not None and full is not None, f"{clip.name}: a whole utterance's reading withheld"
         said = " ".join(w.text for w in short)
         worse = audio.wer(clip.text, said) - audio.wer(clip.text, " ".join(w.text for w in full))
         extra = round(worse * len(audio.normalize_text(clip.text).split()))
@@ -147,10 +148,28 @@ def test_audio_that_makes_whisper_loop_gives_bounded_output(
     looped = np.concatenate([corpora.espeak("la")] * 30)[: 20 * audio.RATE]
     for name, pcm in (("tone", tone(12.0, 440.0)), ("bursts", burst), ("la la la", looped)):
         for kind in (JobKind.FINAL, JobKind.INTERIM):
-            words = (short_window if window == "short" else transcriber).transcribe(pcm, TranscribeOptions(), kind)
+            read = (short_window if window == "short" else transcriber).transcribe(pcm, TranscribeOptions(), kind)
+            words = read or []  # an interim withheld as doubtful shows nothing: bounded too
             seconds = len(pcm) / audio.RATE
             assert len(words) <= WindowRule().max_new_tokens(seconds), (name, kind, len(words))
             assert len(words) <= 4 * seconds, (name, kind, " ".join(w.text for w in words))
+
+
+def test_a_doubtful_interim_is_withheld_without_a_30_s_decode(short_window: FasterWhisperTranscriber) -> None:
+    """An utterance's first half second and a burst of noise: the short window doubts its reading
+    (empty, or unsure there is speech). An interim then says nothing rather than pay for the 30 s
+    window; a final still checks on the 30 s window."""
+    opening = corpora.librivox_clips()[0].audio[: audio.RATE // 2]
+    noise = audio.white_noise(1.0, 0.05, seed=3)
+    withheld, fallbacks = short_window.withheld_interims, short_window.window_fallbacks
+    for pcm in (opening, noise):
+        assert short_window.transcribe(pcm, TranscribeOptions(), JobKind.INTERIM) is None
+    assert (short_window.withheld_interims - withheld, short_window.window_fallbacks - fallbacks) == (2, 0)
+    for pcm in (opening, noise):
+        assert short_window.transcribe(pcm, TranscribeOptions(), JobKind.FINAL) is not None
+    assert short_window.window_fallbacks - fallbacks == 2
+    # A whole utterance is read as usual.
+    assert short_window.transcribe(corpora.jfk().audio, TranscribeOptions(), JobKind.INTERIM)
 
 
 def test_the_device_decides_compute_type_and_batching_unless_set() -> None:

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from server.jobs.queue import MemoryJobQueue, TakenJob
-from server.jobs.worker import WorkerPool, batches
+from server.jobs.redis_codec import decode_result, encode_result
+from server.jobs.worker import WorkerPool, batches, run_job
 from streaming.codecs import Int16Array
 from streaming.jobs import Job, JobKind, JobResult, TranscribeOptions, Word
 
@@ -123,3 +124,27 @@ async def test_idle_workers_share_the_queue_before_anyone_batches() -> None:
     for name in ("c", "d", "e"):
         await queue.submit(job(name))
     assert len(await queue.take(4)) == 3
+
+
+class DoubtingTranscriber(GatedTranscriber):
+    """Withholds every interim reading, as the short window does with a doubtful one."""
+
+    def transcribe(self, audio: Int16Array, options: TranscribeOptions, kind: JobKind) -> list[Word] | None:
+        return None if kind is JobKind.INTERIM else [Word("final", 0.5, 0.75, 0.9)]
+
+
+async def test_a_withheld_reading_reaches_the_gateway_as_withheld_not_as_no_words() -> None:
+    transcriber = DoubtingTranscriber()
+    assert run_job(transcriber, job("a")).withheld is False
+    queue = MemoryJobQueue()
+    pool = WorkerPool(queue, lambda: transcriber, count=1)
+    await pool.start()
+    try:
+        await queue.submit(job("i", JobKind.INTERIM))
+        result = (await results_of(queue, 1))["i"]
+    finally:
+        await pool.stop()
+    assert (result.withheld, result.words, result.error) == (True, (), None)
+    # The same across processes: the Redis result codec carries it.
+    fields = {key.encode(): value for key, value in encode_result(result).items()}
+    assert decode_result(fields)[0].withheld is True

@@ -151,6 +151,7 @@ class Harness:
         error: str | None = None,
         revision: int | None = None,
         words: Sequence[Word] | None = None,
+        withheld: bool = False,
     ) -> list[Action]:
         if words is None:
             words = words_for(job, texts if texts is not None else [f"w{job.seq}"])
@@ -160,8 +161,9 @@ class Harness:
             seq=job.seq,
             kind=job.kind,
             revision=job.revision if revision is None else revision,
-            words=tuple(words),
+            words=() if withheld else tuple(words),
             error=error,
+            withheld=withheld,
         )
         actions = self.session.receive_result(result, self.now)
         self.log.extend(actions)

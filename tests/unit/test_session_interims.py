@@ -131,6 +131,23 @@ def test_empty_first_interim_is_not_shown_but_a_later_empty_one_clears() -> None
     assert [(transcript(m), m["is_final"]) for m in results(out)] == [("", False)]
 
 
+def test_a_withheld_interim_shows_nothing_and_keeps_what_was_shown() -> None:
+    h = Harness([("interim_results", "true")])
+    first = open_segment_with_interim(h, seconds=1.0)
+    h.send(speech(0.6, seed=1))
+    out = h.answer(first, withheld=True)
+    assert results(out) == []  # a first interim withheld: nothing on screen yet
+    (second,) = interims(out)  # and the slot is free for the next reading
+    h.send(speech(0.6, seed=2))
+    (third,) = interims(h.answer(second, ["hi", "there"]))
+    h.send(speech(0.6, seed=3))
+    out = h.answer(third, withheld=True)
+    assert results(out) == []  # not an empty reading: "hi there" stays, no clearing message
+    (fourth,) = interims(out)
+    out = h.answer(fourth, ["hi", "there", "you"])
+    assert [transcript(m) for m in results(out)] == ["hi there you"]
+
+
 def test_interim_words_are_stabilized() -> None:
     h = Harness([("interim_results", "true")])
     first = open_segment_with_interim(h, seconds=1.0)
