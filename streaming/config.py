@@ -20,6 +20,8 @@ class SessionConfig:
     """New audio an open segment must gain before another interim job."""
     interim_pause_ms: int | None
     """Silence after which the words before it get an interim at once (streaming.pacing); None: off."""
+    interim_opening_readings: int
+    """Consecutive interim readings that must agree on a segment's first committed words (streaming.stabilizer)."""
     interim_stall_s: float = 10.0
     """An interim job unanswered this long no longer blocks the next one (not a setting)."""
     idle_timeout_s: float

@@ -31,6 +31,8 @@ class SessionContext:
     job, given the workers' load (streaming.pacing); shared by the channels."""
     interim_stall_s: float
     """An interim job unanswered this long no longer blocks the next one."""
+    interim_opening_readings: int
+    """Consecutive interim readings that must agree on a segment's first committed words (streaming.stabilizer)."""
     speculative_s: float | None = None
     """Silence of the open segment after which its final job starts early; None: off."""
     speculative: SpeculativeStats = field(default_factory=SpeculativeStats)

@@ -4,7 +4,7 @@ which readings are shown, stabilized by LocalAgreement."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from streaming.actions import Action, SendMessage, SubmitJob
 from streaming.context import SessionContext
@@ -20,12 +20,13 @@ from streaming.stabilizer import LocalAgreement
 class _InterimState:
     """Interims of the open segment `seq`; replaced whenever that segment changes."""
 
+    stabilizer: LocalAgreement
+    """With the session's opening agreement (`OpenSegmentInterims._fresh`)."""
     seq: int = 0
     submitted_audio_s: float = 0.0
     in_flight_revision: int | None = None
     in_flight_since: float = 0.0
     shown_revision: int = -1
-    stabilizer: LocalAgreement = field(default_factory=LocalAgreement)
 
 
 class OpenSegmentInterims:
@@ -39,10 +40,13 @@ class OpenSegmentInterims:
         """The channel's: an interim reads what its finals left (a card number's first digits)."""
         self._segmenter = segmenter
         self._context = context
-        self._state = _InterimState()
+        self._state = self._fresh(0)
+
+    def _fresh(self, seq: int) -> _InterimState:
+        return _InterimState(LocalAgreement(self._context.interim_opening_readings), seq=seq)
 
     def reset(self) -> None:
-        self._state = _InterimState()
+        self._state = self._fresh(0)
 
     def covers(self, seq: int) -> bool:
         """Segment `seq` is the open one and these interims are its."""
@@ -70,7 +74,7 @@ class OpenSegmentInterims:
             return []
         interim = self._state
         if interim.seq != segmenter.open_seq:
-            self._state = interim = _InterimState(seq=segmenter.open_seq)
+            self._state = interim = self._fresh(segmenter.open_seq)
         if speculating:
             # Nothing was said since the speculative final's audio: an interim
             # would re-read the same words. Its result is shown instead.

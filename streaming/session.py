@@ -105,6 +105,7 @@ class ListenSession:
                 None if not config.interim_pause_ms else config.interim_pause_ms / 1000,
             ),
             interim_stall_s=config.interim_stall_s,
+            interim_opening_readings=config.interim_opening_readings,
             speculative_s=config.speculative_s(params),
         )
         segmenter_config = config.segmenter_config(params)

@@ -75,7 +75,11 @@ def assert_event_matches_payload(message: SendMessage) -> None:
 
 
 def test_every_message_of_a_session_has_its_event() -> None:
-    h = Harness([("interim_results", "true"), ("vad_events", "true"), ("utterance_end_ms", "1000")])
+    # plain LocalAgreement-2 (the opening agreement: test_session_interims)
+    h = Harness(
+        [("interim_results", "true"), ("vad_events", "true"), ("utterance_end_ms", "1000")],
+        config=session_config(interim_opening_readings=2),
+    )
     h.send(track(("silence", 0.5), ("speech", 1.5)))
     (interim,) = interims(h.log)
     h.answer(interim, ["hello", "there", "friend"])

@@ -31,7 +31,8 @@ def deltas(events: list[dict[str, Any]], item_id: str) -> str:
 
 
 def test_server_vad_turn_speech_started_deltas_then_committed_and_completed() -> None:
-    rt = Realtime()
+    # plain LocalAgreement-2: the opening agreement is tested in test_stabilizer and test_session_interims
+    rt = Realtime(config=session_config(default_endpointing_ms=500, interim_opening_readings=2))
     out = rt.append(track(("silence", 0.5), ("speech", 1.2)))
     (started,) = replies(out)
     assert started["type"] == "input_audio_buffer.speech_started"

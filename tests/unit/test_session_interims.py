@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from streaming.actions import Action, SendMessage
+from streaming.events import TranscriptEvent
 from streaming.jobs import Job, JobKind
 from tests.unit.configs import session_config
 from tests.unit.session_harness import (
@@ -148,8 +150,34 @@ def test_a_withheld_interim_shows_nothing_and_keeps_what_was_shown() -> None:
     assert [transcript(m) for m in results(out)] == ["hi there you"]
 
 
-def test_interim_words_are_stabilized() -> None:
+def shown(actions: list[Action]) -> tuple[str, int]:
+    """The interim's text and its count of stable (committed) words."""
+    (event,) = [a.event for a in actions if isinstance(a, SendMessage) and isinstance(a.event, TranscriptEvent)]
+    return event.text, event.stable
+
+
+def test_a_segments_first_words_wait_for_three_agreeing_readings() -> None:
+    # The server's default: two short readings guessing the opening alike commit nothing.
     h = Harness([("interim_results", "true")])
+    first = open_segment_with_interim(h, seconds=1.0)
+    h.send(speech(0.6, seed=1))
+    out = h.answer(first, ["And", "so", "am", "I"])
+    assert shown(out) == ("And so am I", 0)
+    (second,) = interims(out)
+    h.send(speech(0.6, seed=2))
+    out = h.answer(second, ["And", "so", "am", "I"])
+    (third,) = interims(out)
+    h.send(speech(0.6, seed=3))
+    out = h.answer(third, ["And", "so", "my", "fellow"])
+    # the third reading heard more: it replaces the guess, and the opening all three agree on is committed
+    assert shown(out) == ("And so my fellow", 2)
+    (fourth,) = interims(out)
+    out = h.answer(fourth, ["And", "so", "my", "fellow", "Americans"])
+    assert shown(out) == ("And so my fellow Americans", 4)  # later words: two readings
+
+
+def test_interim_words_are_stabilized() -> None:
+    h = Harness([("interim_results", "true")], config=session_config(interim_opening_readings=2))
     first = open_segment_with_interim(h, seconds=1.0)
     h.send(speech(0.6, seed=1))
     (second,) = interims(h.answer(first, ["hello", "word"]))

@@ -114,26 +114,25 @@ WORDS = st.sampled_from(["a", "A", "a.", "b", "c", "the", "The,", "cat"])
 
 
 @settings(max_examples=150, deadline=None)
-@given(hypotheses=st.lists(st.lists(WORDS, max_size=8), max_size=10))
-def test_committed_prefix_only_grows(hypotheses: list[list[str]]) -> None:
-    agreement = LocalAgreement()
+@given(hypotheses=st.lists(st.lists(WORDS, max_size=8), max_size=10), opening=st.integers(2, 4))
+def test_committed_prefix_only_grows(hypotheses: list[list[str]], opening: int) -> None:
+    agreement = LocalAgreement(opening)
     committed: tuple[str, ...] = ()
-    previous: list[str] | None = None
-    for hypothesis in hypotheses:
+    for index, hypothesis in enumerate(hypotheses):
         result = agreement.update(hypothesis)
         # never shrinks, never changes
         assert result.committed[: len(committed)] == committed
         assert agreement.committed == result.committed
-        # committed words were agreed by this hypothesis and the one before
+        # committed words were agreed by this hypothesis and the one before it
+        # (by the `opening` last ones, for the segment's first commit)
         if len(result.committed) > len(committed):
-            assert previous is not None
+            agreed = hypotheses[max(0, index - (opening if not committed else 2) + 1) : index + 1]
+            assert len(agreed) == (opening if not committed else 2)
             norm = [normalize_word(w) for w in result.committed]
-            assert norm == [normalize_word(w) for w in hypothesis[: len(norm)]]
-            assert norm == [normalize_word(w) for w in previous[: len(norm)]]
+            assert all(norm == [normalize_word(w) for w in h[: len(norm)]] for h in agreed)
         # tentative is the hypothesis past the committed words
         assert result.tentative == tuple(hypothesis[len(result.committed) :])
         committed = result.committed
-        previous = hypothesis
 
 
 def test_committed_words_keep_their_spelling() -> None:
@@ -146,3 +145,32 @@ def test_committed_words_keep_their_spelling() -> None:
     result = agreement.update(["HELLO", "WORLD", "foo", "bar"])
     assert result.committed == ("hello", "world", "foo", "bar")
     assert result.words == ("hello", "world", "foo", "bar")
+
+
+def test_the_first_words_wait_for_the_opening_readings() -> None:
+    # two short readings guess the opening alike; the third, hearing more, does not
+    agreement = LocalAgreement(opening_readings=3)
+    agreement.update(["And", "so", "am", "I"])
+    assert agreement.update(["And", "so", "am", "I"]).committed == ()
+    result = agreement.update(["And", "so", "my", "fellow"])
+    assert result.committed == ("And", "so")
+    assert result.tentative == ("my", "fellow")
+    # once something is committed, two readings are enough again
+    agreement.update(["And", "so", "my", "fellow", "Americans"])
+    assert agreement.committed == ("And", "so", "my", "fellow")
+
+
+def test_the_opening_agreement_is_of_consecutive_readings() -> None:
+    agreement = LocalAgreement(opening_readings=3)
+    for reading in (["a", "b"], ["a", "b"], ["x"], ["a", "b"], ["a", "b"]):
+        result = agreement.update(reading)
+    assert result.committed == ()
+    assert agreement.update(["a", "b", "c"]).committed == ("a", "b")
+    agreement.reset()
+    agreement.update(["a"])
+    assert agreement.update(["a"]).committed == ()
+
+
+def test_an_opening_agreement_below_two_is_refused() -> None:
+    with pytest.raises(ValueError, match="at least 2"):
+        LocalAgreement(opening_readings=1)
