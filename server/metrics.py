@@ -79,6 +79,10 @@ class Metrics:
         self.speculative_wasted_audio = Counter(
             "streamscribe_speculative_wasted_audio_seconds_total", "Audio of wasted speculative finals", registry=r
         )
+        # Live finals a worker reached late and decoded on a short window (server/jobs/worker.py).
+        self.hurried_finals = Counter(
+            "streamscribe_hurried_finals_total", "Live finals decoded on a short window after waiting", registry=r
+        )
         self.interim_step = Gauge(
             "streamscribe_interim_step_seconds",
             "Audio an open segment gains between interim jobs under the current worker load; +Inf: paused",

@@ -26,6 +26,8 @@ class JobFactory:
     session_id: str
     options: TranscribeOptions
     reply_to: str
+    live: bool = False
+    """Jobs of a live session (see `Job.live`)."""
     revision: int = 0
     """The last revision handed out."""
 
@@ -41,6 +43,7 @@ class JobFactory:
             audio=audio,
             options=self.options,
             reply_to=self.reply_to,
+            live=self.live,
         )
 
 

@@ -54,6 +54,9 @@ class Job:
     audio: Int16Array = field(repr=False)
     options: TranscribeOptions = TranscribeOptions()
     reply_to: str = ""
+    live: bool = False
+    """A live session waits for it (an upload's jobs do not): a worker that reaches a live final late
+    may decode it cheaper (server/jobs/worker.py, `hurried`)."""
 
     @property
     def stream_key(self) -> tuple[str, int]:
@@ -81,6 +84,9 @@ class JobResult:
     """An interim whose reading the worker doubted (server/transcribe/short_window.py: empty, looping,
     unsure there was speech): no words, and not an empty reading either. The session shows nothing
     new for it, keeps what it showed, and waits for the next interim or the final."""
+    hurried: bool = False
+    """A live final that had waited for a worker past the hurry threshold and was decoded on a short
+    window to catch up (server/jobs/worker.py)."""
     queue_seconds: float = 0.0
     transcribe_seconds: float = 0.0
     published_at: float = 0.0

@@ -98,6 +98,7 @@ class ListenSession:
                     language=params.language, prompt=params.prompt, hotwords=params.keyterms, model=params.model
                 ),
                 reply_to,
+                live=True,
             ),
             pacer=InterimPacer(
                 config.interim_step_s,

@@ -248,6 +248,8 @@ class LiveConnection:
             case JobResult():
                 metrics = self.gateway.metrics
                 metrics.queue_wait.labels(event.kind.value).observe(event.queue_seconds)
+                if event.hurried:
+                    metrics.hurried_finals.inc()
                 if event.published_at:
                     metrics.result_transit.observe(max(0.0, time.time() - event.published_at))
                 return session.receive_result(event, now)

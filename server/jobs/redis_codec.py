@@ -22,6 +22,7 @@ def encode_job(job: Job) -> dict[str, bytes]:
         "revision": job.revision,
         "start": job.start,
         "reply_to": job.reply_to,
+        "live": job.live,
         "options": {
             "language": job.options.language,
             "prompt": job.options.prompt,
@@ -51,6 +52,7 @@ def decode_job(fields: Fields) -> tuple[Job, float]:
             model=options["model"],
         ),
         reply_to=meta["reply_to"],
+        live=bool(meta.get("live", False)),  # absent from an older gateway's jobs
     )
     return job, float(meta["enqueued_at"])
 
@@ -65,6 +67,7 @@ def encode_result(result: JobResult) -> dict[str, bytes]:
         "words": [[w.text, w.start, w.end, w.confidence] for w in result.words],
         "error": result.error,
         "withheld": result.withheld,
+        "hurried": result.hurried,
         "queue_seconds": result.queue_seconds,
         "transcribe_seconds": result.transcribe_seconds,
         "published_at": time.time(),
@@ -83,6 +86,7 @@ def decode_result(fields: Fields) -> tuple[JobResult, float]:
         words=tuple(Word(t, s, e, c) for t, s, e, c in body["words"]),
         error=body["error"],
         withheld=bool(body.get("withheld", False)),  # absent from an older worker's results
+        hurried=bool(body.get("hurried", False)),
         queue_seconds=body["queue_seconds"],
         transcribe_seconds=body["transcribe_seconds"],
         published_at=float(body["published_at"]),

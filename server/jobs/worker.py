@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from server.jobs.hurry import HurryPolicy
 from server.jobs.queue import TakenJob, WorkerQueue
 from server.metrics import Metrics
 from streaming.codecs import Int16Array
@@ -18,8 +19,11 @@ log = logging.getLogger("streamscribe.worker")
 
 
 class Transcriber(Protocol):
-    def transcribe(self, audio: Int16Array, options: TranscribeOptions, kind: JobKind) -> list[Word] | None:
-        """The words of `audio`, times from its first sample; None: an interim reading withheld."""
+    def transcribe(
+        self, audio: Int16Array, options: TranscribeOptions, kind: JobKind, *, hurried: bool = False
+    ) -> list[Word] | None:
+        """The words of `audio`, times from its first sample; None: an interim reading withheld.
+        `hurried`: a final late for its listener, to be decoded on the cheaper short window."""
         ...
 
     def transcribe_batch(
@@ -47,11 +51,11 @@ def _outcome(job: Job, words: Sequence[Word] | None, seconds: float) -> Outcome:
     return Outcome(_on_stream_clock(job, words), None, seconds)
 
 
-def run_job(transcriber: Transcriber, job: Job) -> Outcome:
+def run_job(transcriber: Transcriber, job: Job, *, hurried: bool = False) -> Outcome:
     """Transcribe one job; word times move onto the stream clock. Never raises."""
     started = time.perf_counter()
     try:
-        words = transcriber.transcribe(job.audio, job.options, job.kind)
+        words = transcriber.transcribe(job.audio, job.options, job.kind, hurried=hurried)
     except Exception as error:
         log.exception("transcription failed for %s seq %d", job.session_id, job.seq)
         return Outcome(
@@ -60,10 +64,11 @@ def run_job(transcriber: Transcriber, job: Job) -> Outcome:
     return _outcome(job, words, time.perf_counter() - started)
 
 
-def run_batch(transcriber: Transcriber, jobs: Sequence[Job]) -> list[Outcome]:
-    """Jobs of one kind and options as one batch; if the batch fails, each job alone. Never raises."""
+def run_batch(transcriber: Transcriber, jobs: Sequence[Job], *, hurried: bool = False) -> list[Outcome]:
+    """Jobs of one kind and options as one batch; if the batch fails, each job alone. Never raises.
+    `hurried` applies to a batch of one (a batch is the accelerator's way to catch up)."""
     if len(jobs) == 1:
-        return [run_job(transcriber, jobs[0])]
+        return [run_job(transcriber, jobs[0], hurried=hurried)]
     started = time.perf_counter()
     try:
         batch = transcriber.transcribe_batch([job.audio for job in jobs], jobs[0].options, jobs[0].kind)
@@ -87,13 +92,18 @@ def batches(taken: Sequence[TakenJob], max_batch: int) -> list[list[TakenJob]]:
 
 
 async def process(
-    queue: WorkerQueue, transcriber: Transcriber, group: Sequence[TakenJob], metrics: Metrics | None
+    queue: WorkerQueue,
+    transcriber: Transcriber,
+    group: Sequence[TakenJob],
+    metrics: Metrics | None,
+    hurry: HurryPolicy | None = None,
 ) -> None:
     if metrics:
         metrics.jobs_running.inc(len(group))
         metrics.batch_size.observe(len(group))
+    hurried = len(group) == 1 and hurry is not None and hurry.applies(group[0])
     try:
-        outcomes = await asyncio.to_thread(run_batch, transcriber, [taken.job for taken in group])
+        outcomes = await asyncio.to_thread(run_batch, transcriber, [taken.job for taken in group], hurried=hurried)
     finally:
         if metrics:
             metrics.jobs_running.dec(len(group))
@@ -112,6 +122,7 @@ async def process(
             words=outcome.words,
             error=outcome.error,
             withheld=outcome.withheld,
+            hurried=hurried and outcome.error is None,
             queue_seconds=taken.waited_s,
             transcribe_seconds=outcome.seconds,
         )
@@ -122,7 +133,8 @@ class WorkerPool:
     """`count` concurrent worker loops over one warm transcriber.
 
     Each loop takes up to `max_batch` jobs at once; jobs of the same kind and
-    options are decoded as one CTranslate2 batch (see bench/batching.py).
+    options are decoded as one CTranslate2 batch (see bench/batching.py). A
+    live final may be hurried (`HurryPolicy`); None: never.
     """
 
     def __init__(
@@ -132,8 +144,10 @@ class WorkerPool:
         count: int,
         metrics: Metrics | None = None,
         max_batch: int = 1,
+        hurry: HurryPolicy | None = None,
     ) -> None:
         self._queue = queue
+        self._hurry = hurry
         self._factory = transcriber_factory
         self._count = count
         self._max_batch = max_batch
@@ -157,7 +171,7 @@ class WorkerPool:
         while not self._stopping:
             for group in batches(await self._queue.take(self._max_batch), self._max_batch):
                 # Shielded: jobs in hand are finished and published even when stopping.
-                await asyncio.shield(process(self._queue, transcriber, group, self._metrics))
+                await asyncio.shield(process(self._queue, transcriber, group, self._metrics, self._hurry))
 
     async def stop(self, graceful: bool = False, timeout_s: float = 60.0) -> None:
         """Stop the loops. Graceful: take no new job, finish the ones in hand."""

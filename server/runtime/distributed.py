@@ -62,7 +62,7 @@ def redis_gateway_runtime(
         factory = transcriber_factory or default_transcriber_factory(
             settings, resolve_model(settings.model, settings.model_cache_dir), plan
         )
-        pool = WorkerPool(worker_queue, factory, settings.workers, metrics, plan.max_batch)
+        pool = WorkerPool(worker_queue, factory, settings.workers, metrics, plan.max_batch, settings.hurry_policy())
 
     async def readiness() -> Readiness:
         try:
@@ -126,7 +126,12 @@ async def run_worker(settings: Settings) -> int:
     metrics = Metrics()
     plan = device_plan(settings)
     pool = WorkerPool(
-        queue, default_transcriber_factory(settings, model, plan), settings.workers, metrics, plan.max_batch
+        queue,
+        default_transcriber_factory(settings, model, plan),
+        settings.workers,
+        metrics,
+        plan.max_batch,
+        settings.hurry_policy(),
     )
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -76,6 +76,7 @@ def default_transcriber_factory(
                 interim_beam_size=settings.interim_beam_size,
                 final_window=rule if settings.short_window == "all" else None,
                 interim_window=rule if settings.short_window != "off" else None,
+                hurried_window=WindowRule(settings.hurry_window_min_s, settings.window_pad_s),
             ),
         )
 
@@ -95,6 +96,7 @@ def embedded_runtime(settings: Settings, transcriber_factory: Callable[[], Trans
         settings.workers,
         metrics,
         plan.max_batch,
+        settings.hurry_policy(),
     )
 
     async def readiness() -> Readiness:

@@ -45,9 +45,13 @@ class DecodeSettings:
     """Size each final's window from its audio (short_window.py); None: faster-whisper's 30 s window."""
     interim_window: WindowRule | None = None
     """The same for interims."""
+    hurried_window: WindowRule | None = None
+    """The window of a hurried final (server/jobs/worker.py, `is_hurried`); None: its usual window."""
 
-    def window(self, kind: JobKind) -> WindowRule | None:
-        return self.final_window if kind is JobKind.FINAL else self.interim_window
+    def window(self, kind: JobKind, *, hurried: bool = False) -> WindowRule | None:
+        if kind is JobKind.INTERIM:
+            return self.interim_window
+        return (self.hurried_window or self.final_window) if hurried else self.final_window
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,11 +145,14 @@ class FasterWhisperTranscriber:
     def _temperatures(self, kind: JobKind) -> tuple[float, ...]:
         return (0.0,) if kind is JobKind.INTERIM else (0.0, 0.2, 0.4)
 
-    def transcribe(self, audio: Int16Array, options: TranscribeOptions, kind: JobKind) -> list[Word] | None:
+    def transcribe(
+        self, audio: Int16Array, options: TranscribeOptions, kind: JobKind, *, hurried: bool = False
+    ) -> list[Word] | None:
         """Words of `audio` with times relative to its first sample. None: an interim on a short
-        window whose reading was doubtful, withheld (`JobResult.withheld`)."""
+        window whose reading was doubtful, withheld (`JobResult.withheld`). `hurried`: a late final,
+        on `DecodeSettings.hurried_window`."""
         samples = audio.astype(np.float32) / 32768.0
-        window = self.decode.window(kind)
+        window = self.decode.window(kind, hurried=hurried)
         if window is not None:
             request = DecodeRequest(
                 language=self._language(options),

@@ -40,7 +40,9 @@ class FakeTranscriber:
     def warm_up(self) -> float:
         return 0.0
 
-    def transcribe(self, samples: Int16Array, options: TranscribeOptions, kind: JobKind) -> list[Word]:
+    def transcribe(
+        self, samples: Int16Array, options: TranscribeOptions, kind: JobKind, *, hurried: bool = False
+    ) -> list[Word]:
         with self.lock:
             self.calls.append(len(samples) / 16000)
             index = len(self.calls)
@@ -111,6 +113,7 @@ async def test_segments_go_through_the_queue_a_bounded_number_at_a_time(
     # One final job per segment, addressed to this gateway, none longer than one Whisper window.
     assert len(submitted) == len(transcriber.calls) >= seconds / 30
     assert all(job.kind is JobKind.FINAL and job.reply_to == gateway.gateway_id for job in submitted)
+    assert not any(job.live for job in submitted)  # nobody watches an upload's clock: never hurried
     assert all(job.session_id == options.session_id for job in submitted)
     assert max(transcriber.calls) <= 28.0
     # Bounded: at most 2 jobs of the upload outstanding (1 warm worker), and decoding

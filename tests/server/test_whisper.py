@@ -87,6 +87,34 @@ def test_short_windows_apply_to_the_kinds_the_setting_names(
     expected = WindowRule(min_s=12.0, pad_s=settings.window_pad_s)
     assert made.decode.window(JobKind.FINAL) == (expected if final else None)
     assert made.decode.window(JobKind.INTERIM) == (expected if interim else None)
+    # A hurried final has a window of its own; the worker hurries none when short windows are off.
+    hurried = WindowRule(min_s=settings.hurry_window_min_s, pad_s=settings.window_pad_s)
+    assert made.decode.window(JobKind.FINAL, hurried=True) == hurried
+    assert made.decode.window(JobKind.INTERIM, hurried=True) == made.decode.window(JobKind.INTERIM)
+    assert (settings.hurry_policy() is None) == (not interim)
+
+
+def test_a_hurried_final_is_decoded_on_the_hurried_window_and_only_then(
+    transcriber: FasterWhisperTranscriber,
+) -> None:
+    model = resolve_model("tiny.en", Settings().model_cache_dir)
+    rule = WindowRule(min_s=15.0)
+    hurrying = FasterWhisperTranscriber(model, cpu_threads=2, decode=DecodeSettings(hurried_window=rule))
+    on_short = FasterWhisperTranscriber(model, cpu_threads=2, decode=DecodeSettings(final_window=rule))
+    options = TranscribeOptions()
+    for clip in corpora.librivox_clips()[:2]:
+        hurried = hurrying.transcribe(clip.audio, options, JobKind.FINAL, hurried=True)
+        usual = hurrying.transcribe(clip.audio, options, JobKind.FINAL)
+        # Word for word and time for time the short window's decode; unhurried, the 30 s window's
+        # (the two windows align words differently: a start or end moves by a frame or more).
+        assert hurried == on_short.transcribe(clip.audio, options, JobKind.FINAL)
+        assert usual == transcriber.transcribe(clip.audio, options, JobKind.FINAL)
+        assert hurried != usual
+        # The short window's price: at most a word of a sentence ("And Mr. John Dashwood" loses its "And").
+        worse = audio.wer(clip.text, " ".join(w.text for w in hurried)) - audio.wer(
+            clip.text, " ".join(w.text for w in usual)
+        )
+        assert worse <= 0.05
 
 
 @pytest.fixture(scope="module")

@@ -10,14 +10,23 @@ from dataclasses import dataclass, field
 import numpy as np
 import pytest
 
+from server.jobs.hurry import HurryPolicy
 from server.jobs.queue import MemoryJobQueue, TakenJob
-from server.jobs.redis_codec import decode_result, encode_result
+from server.jobs.redis_codec import decode_job, decode_result, encode_job, encode_result
 from server.jobs.worker import WorkerPool, batches, run_job
 from streaming.codecs import Int16Array
 from streaming.jobs import Job, JobKind, JobResult, TranscribeOptions, Word
 
 
-def job(session: str, kind: JobKind = JobKind.FINAL, *, start: float = 0.0, language: str | None = None) -> Job:
+def job(
+    session: str,
+    kind: JobKind = JobKind.FINAL,
+    *,
+    start: float = 0.0,
+    language: str | None = None,
+    live: bool = False,
+    seconds: float = 0.1,
+) -> Job:
     return Job(
         session_id=session,
         channel=0,
@@ -25,8 +34,9 @@ def job(session: str, kind: JobKind = JobKind.FINAL, *, start: float = 0.0, lang
         kind=kind,
         revision=1,
         start=start,
-        audio=np.full(1600, len(session), dtype=np.int16),
+        audio=np.full(round(16000 * seconds), len(session), dtype=np.int16),
         options=TranscribeOptions(language=language),
+        live=live,
     )
 
 
@@ -59,14 +69,18 @@ class GatedTranscriber:
     entered: threading.Event = field(default_factory=threading.Event)
     release: threading.Event = field(default_factory=threading.Event)
     sizes: list[int] = field(default_factory=list)
+    hurried: list[bool] = field(default_factory=list)
 
     def warm_up(self) -> float:
         return 0.0
 
-    def transcribe(self, audio: Int16Array, options: TranscribeOptions, kind: JobKind) -> list[Word]:
+    def transcribe(
+        self, audio: Int16Array, options: TranscribeOptions, kind: JobKind, *, hurried: bool = False
+    ) -> list[Word]:
         self.entered.set()
         self.release.wait(30)
         self.sizes.append(1)
+        self.hurried.append(hurried)
         return [Word(f"w{int(audio[0])}", 0.5, 0.75, 0.9)]
 
     def transcribe_batch(
@@ -129,7 +143,9 @@ async def test_idle_workers_share_the_queue_before_anyone_batches() -> None:
 class DoubtingTranscriber(GatedTranscriber):
     """Withholds every interim reading, as the short window does with a doubtful one."""
 
-    def transcribe(self, audio: Int16Array, options: TranscribeOptions, kind: JobKind) -> list[Word] | None:
+    def transcribe(
+        self, audio: Int16Array, options: TranscribeOptions, kind: JobKind, *, hurried: bool = False
+    ) -> list[Word] | None:
         return None if kind is JobKind.INTERIM else [Word("final", 0.5, 0.75, 0.9)]
 
 
@@ -148,3 +164,36 @@ async def test_a_withheld_reading_reaches_the_gateway_as_withheld_not_as_no_word
     # The same across processes: the Redis result codec carries it.
     fields = {key.encode(): value for key, value in encode_result(result).items()}
     assert decode_result(fields)[0].withheld is True
+
+
+def test_only_a_live_final_that_waited_long_enough_and_has_speech_enough_is_hurried() -> None:
+    policy = HurryPolicy(after_s=0.2, min_audio_s=2.0)
+    late = TakenJob(job("a", live=True, seconds=3.0), waited_s=0.2)
+    assert policy.applies(late)
+    assert not policy.applies(TakenJob(late.job, waited_s=0.19))
+    assert not policy.applies(TakenJob(job("a", seconds=3.0), waited_s=5.0))  # an upload's: nobody waits live
+    assert not policy.applies(TakenJob(job("a", JobKind.INTERIM, live=True, seconds=3.0), waited_s=5.0))
+    assert not policy.applies(TakenJob(job("a", live=True, seconds=1.9), waited_s=5.0))  # one word or two
+
+
+async def test_a_live_final_that_waited_behind_another_is_hurried_and_says_so() -> None:
+    queue = MemoryJobQueue()
+    transcriber = GatedTranscriber()
+    pool = WorkerPool(queue, lambda: transcriber, count=1, hurry=HurryPolicy(after_s=0.05, min_audio_s=2.0))
+    await pool.start()
+    try:
+        await queue.submit(job("first", live=True, seconds=3.0))
+        assert await asyncio.to_thread(transcriber.entered.wait, 30)
+        await queue.submit(job("second", live=True, seconds=3.0))
+        await asyncio.sleep(0.1)  # waits behind the first
+        transcriber.release.set()
+        results = await results_of(queue, 2)
+    finally:
+        await pool.stop()
+    assert transcriber.hurried == [False, True]
+    assert (results["first"].hurried, results["second"].hurried) == (False, True)
+    # Across processes: the Redis codecs carry both flags.
+    fields = {key.encode(): value for key, value in encode_result(results["second"]).items()}
+    assert decode_result(fields)[0].hurried is True
+    job_fields = {key.encode(): value for key, value in encode_job(job("x", live=True)).items()}
+    assert decode_job(job_fields)[0].live is True
