@@ -157,6 +157,7 @@ def level(system: System, streams: int, interim: bool, fixture: Path, manifest: 
     pids = system.pids()
     before = cpu_seconds(pids)
     waste_before = speculative_waste(system)
+    hurried_before = hurried_finals(system)
     metrics, output = run_k6(
         "stream.js",
         {
@@ -170,6 +171,8 @@ def level(system: System, streams: int, interim: bool, fixture: Path, manifest: 
     waste = [
         None if a is None or b is None else b - a for a, b in zip(waste_before, speculative_waste(system), strict=True)
     ]
+    hurried_after = hurried_finals(system)
+    hurried = None if hurried_before is None or hurried_after is None else hurried_after - hurried_before
     transcripts = [json.loads(m)["text"] for m in TRANSCRIPT.findall(output.replace('\\"', '"'))]
     wers = [audio.wer(manifest["reference"], text) for text in transcripts]
     return {
@@ -181,11 +184,15 @@ def level(system: System, streams: int, interim: bool, fixture: Path, manifest: 
         "missed_speech_final": metrics.get("missed_speech_final", {}).get("count", 0),
         "stream_error_rate": metrics.get("stream_errors", {}).get("value", 1.0),
         "wer": statistics.median(wers) if wers else None,
+        # The mean shows what a median over streams hides: a word lost in one stream (a hurried final's).
+        "wer_mean": statistics.fmean(wers) if wers else None,
         "transcripts": len(transcripts),
         "cpu_s_per_audio_s": used / (streams * manifest["duration"]),
         # Speculative finals abandoned because speech resumed, and the audio they carried per audio second.
         "speculative_wasted_per_turn": None if waste[0] is None else waste[0] / (streams * len(manifest["utterances"])),
         "speculative_wasted_audio_share": None if waste[1] is None else waste[1] / (streams * manifest["duration"]),
+        # Finals decoded on a short window because they were late (server/jobs/hurry.py), per turn.
+        "hurried_finals_per_turn": None if hurried is None else hurried / (streams * len(manifest["utterances"])),
     }
 
 
@@ -196,6 +203,11 @@ def speculative_waste(system: System) -> tuple[float | None, float | None]:
         sample(metrics, "streamscribe_speculative_finals_total", '{outcome="wasted"}'),
         sample(metrics, "streamscribe_speculative_wasted_audio_seconds_total"),
     )
+
+
+def hurried_finals(system: System) -> float | None:
+    """The server's hurried finals so far (None: a revision without them)."""
+    return sample(system.metrics(), "streamscribe_hurried_finals_total")
 
 
 @dataclass

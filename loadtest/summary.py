@@ -171,8 +171,9 @@ def fmt(value: Any, digits: int = 0) -> str:
 ROW_HEADER = (
     "| mode | revision | interims | streams | runs | end-of-turn p50 / p95 ms | p95 of each run ms "
     "| beyond endpointing p50 / p95, yardstick calls | interim lag p50 / p95 ms | first interim p50 ms "
-    "| WER | CPU s per audio s | wasted speculative finals per turn (audio share) | sustained |\n"
-    "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+    "| WER median / mean | CPU s per audio s | wasted speculative finals per turn (audio share) "
+    "| hurried finals per turn | sustained |\n"
+    "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 )
 
 
@@ -184,9 +185,9 @@ def row_line(r: Row) -> str:
         f"| {r['mode']} | {r.get('revision') or '-'} | {'on' if r['interims'] else 'off'} | {r['streams']} "
         f"| {r['runs']} | {fmt(r['end_of_turn_p50_ms'])} / {fmt(r['end_of_turn_p95_ms'])} | {each} | {calls} "
         f"| {fmt(r['interim_lag_p50_ms'])} / {fmt(r['interim_lag_p95_ms'])} | {fmt(r['first_interim_p50_ms'])} "
-        f"| {fmt(r['wer'], 3)} | {fmt(r['cpu_s_per_audio_s'], 3)} "
+        f"| {fmt(r['wer'], 3)} / {fmt(r.get('wer_mean'), 3)} | {fmt(r['cpu_s_per_audio_s'], 3)} "
         f"| {fmt(r.get('speculative_wasted_per_turn'), 2)} ({fmt(r.get('speculative_wasted_audio_share'), 2)}) "
-        f"| {verdict} |"
+        f"| {fmt(r.get('hurried_finals_per_turn'), 2)} | {verdict} |"
     )
 
 
