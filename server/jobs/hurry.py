@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from server.config import Settings
 from server.jobs.queue import TakenJob
 from streaming.jobs import JobKind
 
@@ -33,3 +34,10 @@ class HurryPolicy:
             and taken.waited_s >= self.after_s
             and job.duration >= self.min_audio_s
         )
+
+
+def hurry_policy(settings: Settings) -> HurryPolicy | None:
+    """Which live finals a worker hurries; None: none (`HURRY_FINALS_AFTER_MS=0` or `SHORT_WINDOW=off`)."""
+    if not settings.hurry_finals_after_ms or settings.short_window == "off":
+        return None
+    return HurryPolicy(settings.hurry_finals_after_ms / 1000, settings.hurry_min_audio_s)

@@ -14,6 +14,7 @@ from server.archive.base import Archive
 from server.calls.redis_hub import RedisCallHub
 from server.config import Settings
 from server.jobs.async_uploads import AsyncUploadConfig
+from server.jobs.hurry import hurry_policy
 from server.jobs.intake import BodyStore, LocalBodyStore, ObjectBodyStore
 from server.jobs.redis_async import RedisAsyncJobStore
 from server.jobs.redis_streams import DOWN_ERRORS, RedisGatewayQueue, RedisWorkerQueue, connect
@@ -62,7 +63,7 @@ def redis_gateway_runtime(
         factory = transcriber_factory or default_transcriber_factory(
             settings, resolve_model(settings.model, settings.model_cache_dir), plan
         )
-        pool = WorkerPool(worker_queue, factory, settings.workers, metrics, plan.max_batch, settings.hurry_policy())
+        pool = WorkerPool(worker_queue, factory, settings.workers, metrics, plan.max_batch, hurry_policy(settings))
 
     async def readiness() -> Readiness:
         try:
@@ -131,7 +132,7 @@ async def run_worker(settings: Settings) -> int:
         settings.workers,
         metrics,
         plan.max_batch,
-        settings.hurry_policy(),
+        hurry_policy(settings),
     )
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()

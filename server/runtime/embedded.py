@@ -12,6 +12,7 @@ from server.archive.base import Archive, DisabledArchive, LocalArchive
 from server.config import Settings
 from server.jobs.async_local import LocalAsyncJobStore
 from server.jobs.async_uploads import AsyncUploadConfig
+from server.jobs.hurry import hurry_policy
 from server.jobs.queue import MemoryJobQueue
 from server.jobs.worker import Transcriber, WorkerPool
 from server.metrics import Metrics
@@ -96,7 +97,7 @@ def embedded_runtime(settings: Settings, transcriber_factory: Callable[[], Trans
         settings.workers,
         metrics,
         plan.max_batch,
-        settings.hurry_policy(),
+        hurry_policy(settings),
     )
 
     async def readiness() -> Readiness:

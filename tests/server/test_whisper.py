@@ -12,6 +12,7 @@ import numpy.typing as npt
 import pytest
 
 from server.config import Settings
+from server.jobs.hurry import hurry_policy
 from server.transcribe.model_files import resolve_model
 from server.transcribe.short_window import WindowRule
 from server.transcribe.whisper import DecodeSettings, DevicePlan, FasterWhisperTranscriber, plan_device
@@ -91,7 +92,7 @@ def test_short_windows_apply_to_the_kinds_the_setting_names(
     hurried = WindowRule(min_s=settings.hurry_window_min_s, pad_s=settings.window_pad_s)
     assert made.decode.window(JobKind.FINAL, hurried=True) == hurried
     assert made.decode.window(JobKind.INTERIM, hurried=True) == made.decode.window(JobKind.INTERIM)
-    assert (settings.hurry_policy() is None) == (not interim)
+    assert (hurry_policy(settings) is None) == (not interim)
 
 
 def test_a_hurried_final_is_decoded_on_the_hurried_window_and_only_then(

@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pytest
 
-from server.jobs.hurry import HurryPolicy
+from server.config import Settings
+from server.jobs.hurry import HurryPolicy, hurry_policy
 from server.jobs.queue import MemoryJobQueue, TakenJob
 from server.jobs.redis_codec import decode_job, decode_result, encode_job, encode_result
 from server.jobs.worker import WorkerPool, batches, run_job
@@ -174,6 +175,8 @@ def test_only_a_live_final_that_waited_long_enough_and_has_speech_enough_is_hurr
     assert not policy.applies(TakenJob(job("a", seconds=3.0), waited_s=5.0))  # an upload's: nobody waits live
     assert not policy.applies(TakenJob(job("a", JobKind.INTERIM, live=True, seconds=3.0), waited_s=5.0))
     assert not policy.applies(TakenJob(job("a", live=True, seconds=1.9), waited_s=5.0))  # one word or two
+    assert hurry_policy(Settings()) == policy  # the defaults
+    assert hurry_policy(Settings(hurry_finals_after_ms=0)) is None
 
 
 async def test_a_live_final_that_waited_behind_another_is_hurried_and_says_so() -> None:
