@@ -289,7 +289,7 @@ def cmd_transcribe(args: argparse.Namespace) -> int:
 
 def _default_url() -> str:
     """Where `serve` listens with this environment's settings, as a WebSocket URL."""
-    from server.config import local_url
+    from server.addresses import local_url
 
     settings = Settings()
     return local_url(settings.host, settings.port, "ws")

@@ -15,7 +15,8 @@ from typing import Any
 import uvicorn
 from starlette.applications import Starlette
 
-from server.config import ALL_INTERFACES, Settings, host_for_url, local_url
+from server.addresses import ALL_INTERFACES, host_for_url, local_url
+from server.config import Settings
 from server.runtime.gateway import Gateway
 
 log = logging.getLogger("streamscribe.serving")

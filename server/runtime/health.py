@@ -48,7 +48,7 @@ def worker_problem(path: Path | None, max_age_s: float = READY_FILE_MAX_AGE_S) -
 
 def gateway_problem(host: str, port: int, ready: bool = False, timeout_s: float = 3.0) -> str | None:
     """None when the gateway listening on host:port answers /healthz (or /readyz) with 200; else why not."""
-    from server.config import local_url
+    from server.addresses import local_url
 
     url = f"{local_url(host, port)}/{'readyz' if ready else 'healthz'}"
     try:
