@@ -156,8 +156,7 @@ def level(system: System, streams: int, interim: bool, fixture: Path, manifest: 
     """One run of `streams` concurrent streams: what k6 measured and the server's CPU."""
     pids = system.pids()
     before = cpu_seconds(pids)
-    waste_before = speculative_waste(system)
-    hurried_before = hurried_finals(system)
+    counted_before = server_counters(system)
     metrics, output = run_k6(
         "stream.js",
         {
@@ -168,11 +167,9 @@ def level(system: System, streams: int, interim: bool, fixture: Path, manifest: 
         },
     )
     used = cpu_seconds(pids) - before
-    waste = [
-        None if a is None or b is None else b - a for a, b in zip(waste_before, speculative_waste(system), strict=True)
-    ]
-    hurried_after = hurried_finals(system)
-    hurried = None if hurried_before is None or hurried_after is None else hurried_after - hurried_before
+    wasted, wasted_audio, hurried = (
+        None if a is None or b is None else b - a for a, b in zip(counted_before, server_counters(system), strict=True)
+    )
     transcripts = [json.loads(m)["text"] for m in TRANSCRIPT.findall(output.replace('\\"', '"'))]
     wers = [audio.wer(manifest["reference"], text) for text in transcripts]
     return {
@@ -189,25 +186,24 @@ def level(system: System, streams: int, interim: bool, fixture: Path, manifest: 
         "transcripts": len(transcripts),
         "cpu_s_per_audio_s": used / (streams * manifest["duration"]),
         # Speculative finals abandoned because speech resumed, and the audio they carried per audio second.
-        "speculative_wasted_per_turn": None if waste[0] is None else waste[0] / (streams * len(manifest["utterances"])),
-        "speculative_wasted_audio_share": None if waste[1] is None else waste[1] / (streams * manifest["duration"]),
+        "speculative_wasted_per_turn": None if wasted is None else wasted / (streams * len(manifest["utterances"])),
+        "speculative_wasted_audio_share": None
+        if wasted_audio is None
+        else wasted_audio / (streams * manifest["duration"]),
         # Finals decoded on a short window because they were late (server/jobs/hurry.py), per turn.
         "hurried_finals_per_turn": None if hurried is None else hurried / (streams * len(manifest["utterances"])),
     }
 
 
-def speculative_waste(system: System) -> tuple[float | None, float | None]:
-    """The server's wasted speculative finals and their audio seconds so far (None: not exported)."""
+def server_counters(system: System) -> tuple[float | None, float | None, float | None]:
+    """The server's wasted speculative finals, their audio seconds and its hurried finals so far, from
+    one read of /metrics (None: a revision that does not export it)."""
     metrics = system.metrics()
     return (
         sample(metrics, "streamscribe_speculative_finals_total", '{outcome="wasted"}'),
         sample(metrics, "streamscribe_speculative_wasted_audio_seconds_total"),
+        sample(metrics, "streamscribe_hurried_finals_total"),
     )
-
-
-def hurried_finals(system: System) -> float | None:
-    """The server's hurried finals so far (None: a revision without them)."""
-    return sample(system.metrics(), "streamscribe_hurried_finals_total")
 
 
 @dataclass

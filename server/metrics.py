@@ -79,7 +79,7 @@ class Metrics:
         self.speculative_wasted_audio = Counter(
             "streamscribe_speculative_wasted_audio_seconds_total", "Audio of wasted speculative finals", registry=r
         )
-        # Live finals a worker reached late and decoded on a short window (server/jobs/worker.py).
+        # Live finals a worker reached late and decoded on a short window (server/jobs/hurry.py).
         self.hurried_finals = Counter(
             "streamscribe_hurried_finals_total", "Live finals decoded on a short window after waiting", registry=r
         )

@@ -56,7 +56,7 @@ class Job:
     reply_to: str = ""
     live: bool = False
     """A live session waits for it (an upload's jobs do not): a worker that reaches a live final late
-    may decode it cheaper (server/jobs/worker.py, `hurried`)."""
+    may decode it cheaper (server/jobs/hurry.py)."""
 
     @property
     def stream_key(self) -> tuple[str, int]:
@@ -86,7 +86,7 @@ class JobResult:
     new for it, keeps what it showed, and waits for the next interim or the final."""
     hurried: bool = False
     """A live final that had waited for a worker past the hurry threshold and was decoded on a short
-    window to catch up (server/jobs/worker.py)."""
+    window to catch up (server/jobs/hurry.py)."""
     queue_seconds: float = 0.0
     transcribe_seconds: float = 0.0
     published_at: float = 0.0

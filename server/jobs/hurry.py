@@ -37,7 +37,9 @@ class HurryPolicy:
 
 
 def hurry_policy(settings: Settings) -> HurryPolicy | None:
-    """Which live finals a worker hurries; None: none (`HURRY_FINALS_AFTER_MS=0` or `SHORT_WINDOW=off`)."""
-    if not settings.hurry_finals_after_ms or settings.short_window == "off":
+    """Which live finals a worker hurries; None: none. Only finals on the 30 s window can be hurried
+    (`SHORT_WINDOW=interims`, the default): with `all` every final already has a short window, with
+    `off` none may; and `HURRY_FINALS_AFTER_MS=0` turns it off."""
+    if not settings.hurry_finals_after_ms or settings.short_window != "interims":
         return None
     return HurryPolicy(settings.hurry_finals_after_ms / 1000, settings.hurry_min_audio_s)

@@ -66,6 +66,7 @@ def default_transcriber_factory(
         from server.transcribe.whisper import DecodeSettings, FasterWhisperTranscriber
 
         rule = WindowRule(settings.window_min_s, settings.window_pad_s)
+        hurrying = hurry_policy(settings) is not None
         return FasterWhisperTranscriber(
             model,
             device=plan.device,
@@ -77,7 +78,7 @@ def default_transcriber_factory(
                 interim_beam_size=settings.interim_beam_size,
                 final_window=rule if settings.short_window == "all" else None,
                 interim_window=rule if settings.short_window != "off" else None,
-                hurried_window=WindowRule(settings.hurry_window_min_s, settings.window_pad_s),
+                hurried_window=WindowRule(settings.hurry_window_min_s, settings.window_pad_s) if hurrying else None,
             ),
         )
 

@@ -46,7 +46,7 @@ class DecodeSettings:
     interim_window: WindowRule | None = None
     """The same for interims."""
     hurried_window: WindowRule | None = None
-    """The window of a hurried final (server/jobs/worker.py, `is_hurried`); None: its usual window."""
+    """The window of a hurried final (server/jobs/hurry.py); None: its usual window."""
 
     def window(self, kind: JobKind, *, hurried: bool = False) -> WindowRule | None:
         if kind is JobKind.INTERIM:
